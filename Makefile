@@ -1,0 +1,41 @@
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint pytest bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(STAMP)
+
+## make demo: install, then segment the bundled Online Retail sample into out/
+demo: $(STAMP)
+	$(BIN)/clustomer demo --workspace out/demo.duckdb --out out
+
+## make test: lint (ruff, mypy on src/) and the test suite
+test: lint pytest
+
+lint: $(DEVSTAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+pytest: $(DEVSTAMP)
+	$(BIN)/pytest
+
+## make bench: 10M-line synthetic benchmark (not a test); writes bench/results.json
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf out .pytest_cache .mypy_cache .ruff_cache

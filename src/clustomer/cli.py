@@ -1,0 +1,415 @@
+"""The ``clustomer`` command line: one small function per command, each calling the core.
+
+Commands parse their options, call one core function, and print. A
+:class:`~clustomer.errors.ClustomerError` becomes a one-line message on stderr and the
+error's exit code; progress goes to stderr so that ``--json`` output stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from clustomer import __version__
+from clustomer.errors import ClustomerError, InputError
+
+app = typer.Typer(
+    help="clustomer: customer segments from your shop's order exports, on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+T = TypeVar("T")
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option("--workspace", "-w", help="The workspace file (DuckDB).", envvar="CLUSTOMER_WORKSPACE"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
+LayoutOpt = Annotated[
+    str | None,
+    typer.Option("--layout", help="Layout of the file (default: detected from its header)."),
+]
+MapOpt = Annotated[
+    list[str] | None,
+    typer.Option("--map", help="FIELD=COLUMN: read a layout field from another column. Repeatable."),
+]
+CurrencyOpt = Annotated[
+    str | None,
+    typer.Option("--currency", help="Keep only rows in this currency (e.g. EUR)."),
+]
+AsOfOpt = Annotated[
+    datetime | None,
+    typer.Option("--as-of", help="Cut-off date; default: now for imports, the day after the last order for features."),
+]
+DEFAULT_WS = Path("clustomer.duckdb")
+
+
+def _fail(exc: ClustomerError) -> None:
+    err.print(f"[bold red]error:[/] {escape(str(exc))}")
+    raise typer.Exit(exc.exit_code)
+
+
+def _call(fn: Callable[[], T]) -> T:
+    """Run a core call; turn our own errors into a message and an exit code."""
+    try:
+        return fn()
+    except ClustomerError as exc:
+        _fail(exc)
+        raise AssertionError("unreachable") from exc
+
+
+def _parse_map(items: list[str] | None) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        field, sep, column = item.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            _fail(InputError(f"--map expects FIELD=COLUMN, got {item!r}"))
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+class RichStages:
+    """Shows each stage of long work as a progress line with a spinner and its time."""
+
+    def __init__(self, console: Console, total: int) -> None:
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self.overall = self.progress.add_task("clustomer", total=total)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        task = self.progress.add_task(name, total=1)
+        yield
+        self.progress.update(task, completed=1)
+        self.progress.advance(self.overall)
+
+    def __enter__(self) -> RichStages:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+# -- output helpers -----------------------------------------------------------------------
+
+
+def _money(v: float) -> str:
+    return f"{v:,.2f}"
+
+
+def _import_table(s: Any) -> Table:
+    t = Table(title=f"Import of {escape(s.file)} ({s.layout})", title_justify="left")
+    t.add_column("rows")
+    t.add_column("count", justify="right")
+    t.add_column("revenue", justify="right")
+    t.add_row("read", f"{s.rows_read:,}", _money(s.revenue))
+    t.add_row("[green]kept[/]", f"{s.rows_kept:,}", _money(s.revenue_kept))
+    for reason, n in s.rows_dropped.items():
+        rev = s.revenue_dropped.get(reason)
+        t.add_row(f"[yellow]dropped: {reason}[/]", f"{n:,}", _money(rev) if rev is not None else "")
+    if s.extra_lines:
+        t.add_row("refund lines added", f"{s.extra_lines:,}", "")
+    check = "[green]✓ read = kept + dropped[/]" if s.balanced else "[red]✗ does not add up[/]"
+    t.caption = (
+        f"{check} · {s.customers:,} customers · {s.orders:,} orders · "
+        f"{s.cancellation_lines:,} cancellation lines · currency {s.currency or '—'}"
+    )
+    return t
+
+
+def _print_import(s: Any) -> None:
+    if s.already_imported:
+        out.print(
+            f"[bold]{escape(s.file)}[/] was already imported (import {s.import_id}, "
+            f"{s.imported_at[:19]}); nothing was added."
+        )
+    out.print(_import_table(s))
+    for r in s.rejects[:10]:
+        out.print(escape(f"  line {r['line']}, column {r['column']}: {r['message']}"))
+    if len(s.rejects) > 10:
+        out.print(f"  … and {len(s.rejects) - 10} more (clustomer quality {s.import_id})")
+
+
+def _print_segments(summary: dict[str, Any]) -> None:
+    t = Table(
+        title=f"{summary['customers']:,} customers in {summary['k']} segments "
+        f"(as of {summary['as_of']})",
+        title_justify="left",
+    )
+    for col, just in (("id", "right"), ("segment", "left"), ("customers", "right"),
+                      ("% customers", "right"), ("% revenue", "right"), ("in words", "left")):
+        t.add_column(col, justify=just)  # type: ignore[arg-type]
+    for s in summary["segments"]:
+        t.add_row(
+            str(s["id"]),
+            escape(s["name"]),
+            f"{s['size']:,}",
+            f"{100 * s['share_customers']:.1f}",
+            f"{100 * s['share_revenue']:.1f}",
+            s["description"],
+        )
+    t.caption = escape(summary["k_reason"])
+    out.print(t)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="CSV, Parquet or .xlsx export.")],
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    layout: LayoutOpt = None,
+    map_: MapOpt = None,
+    currency: CurrencyOpt = None,
+    as_of: AsOfOpt = None,
+    date_format: Annotated[
+        str | None, typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y.")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Import an order export into the workspace; every row is accounted for."""
+    from clustomer.workspace import Workspace
+
+    mapping = _parse_map(map_)
+
+    def work() -> Any:
+        with Workspace(workspace) as ws:
+            return ws.import_file(
+                file, layout, mapping, currency=currency, as_of=as_of, date_format=date_format
+            )
+
+    if json_:
+        s = _call(work)
+        d = s.to_dict()
+        typer.echo(
+            json.dumps(
+                {
+                    "rows_read": d["rows_read"],
+                    "rows_kept": d["rows_kept"],
+                    "rows_dropped": d["rows_dropped"],
+                    "customers": d["customers"],
+                    "orders": d["orders"],
+                    "revenue": d["revenue"],
+                    **{k: v for k, v in d.items() if k not in ("rejects",)},
+                    "rejects": d["rejects"][:20],
+                },
+                default=str,
+            )
+        )
+        return
+    with err.status(f"Importing {file.name} …"):
+        s = _call(work)
+    _print_import(s)
+
+
+@app.command()
+def quality(
+    import_id: Annotated[int | None, typer.Argument(help="Import id (default: the latest).")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the row accounting of a past import."""
+    from clustomer.workspace import Workspace
+
+    def work() -> Any:
+        with Workspace(workspace) as ws:
+            return ws.quality(import_id)
+
+    s = _call(work)
+    if json_:
+        typer.echo(json.dumps(s.to_dict(), default=str))
+    else:
+        _print_import(s)
+
+
+def _segment(
+    file: Path | None,
+    *,
+    workspace: Path,
+    out_dir: Path,
+    k: int | None,
+    as_of: datetime | None,
+    layout: str | None,
+    mapping: dict[str, str],
+    currency: str | None,
+    sample_size: int,
+    seed: int,
+    memory_limit: str | None,
+    json_: bool,
+) -> None:
+    from clustomer.pipeline import run_segment
+
+    stages = 6 if file is not None else 5
+    with RichStages(err, stages) as progress:
+        outcome = _call(
+            lambda: run_segment(
+                file,
+                workspace=workspace,
+                out_dir=out_dir,
+                k=k,
+                as_of=as_of,
+                layout=layout,
+                mapping=mapping,
+                currency=currency,
+                sample_size=sample_size,
+                random_state=seed,
+                memory_limit=memory_limit,
+                progress=progress,
+            )
+        )
+    data = outcome.to_dict()
+    if json_:
+        typer.echo(json.dumps(data, default=str))
+        return
+    if outcome.imported is not None:
+        _print_import(outcome.imported)
+    _print_segments(data)
+    out.print(f"Wrote [bold]{escape(str(outcome.csv_path))}[/] and "
+              f"[bold]{escape(str(outcome.report_path))}[/]")
+
+
+KOpt = Annotated[
+    int | None, typer.Option("--k", min=2, max=50, help="Force the number of segments.")
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for segments.csv and report.html.")]
+SampleOpt = Annotated[
+    int, typer.Option("--sample-size", min=100, help="Customers sampled to choose k.")
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same segments).")]
+MemOpt = Annotated[
+    str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB.")
+]
+
+
+@app.command()
+def segment(
+    file: Annotated[
+        Path | None, typer.Argument(help="Export to import first (optional).")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    out_dir: OutOpt = Path("out"),
+    k: KOpt = None,
+    as_of: AsOfOpt = None,
+    layout: LayoutOpt = None,
+    map_: MapOpt = None,
+    currency: CurrencyOpt = None,
+    sample_size: SampleOpt = 10_000,
+    seed: SeedOpt = 0,
+    memory_limit: MemOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Segment the customers (importing FILE first, if given); write segments.csv and report.html."""
+    _segment(
+        file,
+        workspace=workspace,
+        out_dir=out_dir,
+        k=k,
+        as_of=as_of,
+        layout=layout,
+        mapping=_parse_map(map_),
+        currency=currency,
+        sample_size=sample_size,
+        seed=seed,
+        memory_limit=memory_limit,
+        json_=json_,
+    )
+
+
+@app.command()
+def demo(
+    workspace: WorkspaceOpt = Path("out/demo.duckdb"),
+    out_dir: OutOpt = Path("out"),
+    k: KOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Run `clustomer segment` on the bundled sample (UCI Online Retail, 541,909 lines)."""
+    from clustomer.datasets import sample_path
+
+    _segment(
+        sample_path(),
+        workspace=workspace,
+        out_dir=out_dir,
+        k=k,
+        as_of=None,
+        layout=None,
+        mapping={},
+        currency=None,
+        sample_size=10_000,
+        seed=0,
+        memory_limit=None,
+        json_=json_,
+    )
+
+
+@app.command()
+def runs(workspace: WorkspaceOpt = DEFAULT_WS, json_: JsonOpt = False) -> None:
+    """List the segmentation runs stored in the workspace."""
+    from clustomer.workspace import Workspace
+
+    def work() -> Any:
+        with Workspace(workspace) as ws:
+            return ws.runs()
+
+    df = _call(work)
+    if json_:
+        typer.echo(df.to_json(orient="records", date_format="iso"))
+        return
+    t = Table(title=f"Runs in {workspace}", title_justify="left")
+    for col in ("run", "created", "as of", "k", "customers", "why this k"):
+        t.add_column(col)
+    for r in df.itertuples(index=False):
+        t.add_row(str(r.run_id), str(r.created_at)[:19], str(r.as_of)[:10], str(r.k),
+                  f"{r.n_customers:,}", str(r.reason))
+    out.print(t)
+
+
+@app.command()
+def layouts(json_: JsonOpt = False) -> None:
+    """List the export layouts clustomer recognises, with their columns."""
+    from clustomer.ingest.layouts import LAYOUTS
+
+    if json_:
+        typer.echo(json.dumps({
+            name: {"title": lay.title, "fields": {f.name: {"column": f.header, "required": f.required}
+                                                   for f in lay.fields}}
+            for name, lay in LAYOUTS.items()
+        }))
+        return
+    for name, lay in LAYOUTS.items():
+        req = ", ".join(f.header for f in lay.required)
+        opt = ", ".join(f.header for f in lay.fields if not f.required) or "—"
+        out.print(f"[bold]{name}[/]: {lay.title}\n  required: {req}\n  optional: {opt}")
+
+
+@app.command()
+def version() -> None:
+    """Print clustomer's version."""
+    typer.echo(__version__)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(prog_name="clustomer")
+    sys.exit(0)

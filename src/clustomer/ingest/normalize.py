@@ -1,0 +1,362 @@
+"""Turn ``stage.raw`` into normalised order lines, and account for every row.
+
+Every input row ends in exactly one place: kept (one order line), or dropped with one
+reason. The reasons are checked in this order, first match wins:
+
+1. ``unparseable value``: a number or date that does not parse (line and column kept);
+2. ``malformed line``: a CSV line with too many or too few fields;
+3. ``missing customer``: no customer id (or, for Shopify, no e-mail);
+4. ``missing order id`` / ``missing date``;
+5. ``voided order``: a Shopify order whose payment was voided;
+6. ``non-positive price``: unit price ≤ 0 (or an amount of 0 when there is no price);
+7. ``zero quantity``;
+8. ``other currency``: not the currency chosen with ``--currency``;
+9. ``date after as-of date``;
+10. ``duplicate line``: the same line, every column equal, seen before in this file.
+
+Cancellations and returns are kept as negative lines with ``is_return``; a return is
+never counted as a purchase. Shopify refunds (``Refunded Amount``) become one extra
+negative line per order; they are *added* lines, counted apart from the input rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from clustomer.errors import InputError
+from clustomer.ingest.readers import RawFile
+from clustomer.store.db import Store
+from clustomer.store.imports import DROP_REASONS
+
+REASONS = DROP_REASONS
+
+# the columns every normaliser produces, in this order
+LINE_COLUMNS = (
+    "customer_key",
+    "order_id",
+    "ts",
+    "product_id",
+    "product_name",
+    "quantity",
+    "unit_price",
+    "revenue",
+    "currency",
+    "is_return",
+    "is_cancellation",
+    "country",
+    "marketing_consent",
+    "voided",
+    "_n",
+)
+
+_CUSTOMER_ID = "nullif(regexp_replace(trim(CAST({c} AS VARCHAR)), '\\.0+$', ''), '')"
+_CONSENT = (
+    "CASE WHEN lower(trim(CAST({c} AS VARCHAR))) IN ('yes','true','1','y','subscribed') "
+    "THEN true WHEN lower(trim(CAST({c} AS VARCHAR))) IN ('no','false','0','n','unsubscribed') "
+    "THEN false END"
+)
+
+
+def _online_retail(cols: set[str]) -> str:
+    return f"""
+        SELECT {_CUSTOMER_ID.format(c="customer_id")} AS customer_key,
+               trim(invoice) AS order_id,
+               invoice_date AS ts,
+               trim(stock_code) AS product_id,
+               trim(description) AS product_name,
+               quantity, unit_price,
+               quantity * unit_price AS revenue,
+               CAST(NULL AS VARCHAR) AS currency,
+               (upper(trim(invoice)) LIKE 'C%' OR quantity < 0) AS is_return,
+               upper(trim(invoice)) LIKE 'C%' AS is_cancellation,
+               nullif(trim(country), '') AS country,
+               CAST(NULL AS BOOLEAN) AS marketing_consent,
+               false AS voided,
+               _n
+        FROM stage.grouped
+    """
+
+
+def _generic(cols: set[str]) -> str:
+    def opt(name: str, default: str = "NULL") -> str:
+        return name if name in cols else default
+
+    has_qp = {"quantity", "unit_price"} <= cols
+    if "amount" not in cols and not has_qp:
+        raise InputError(
+            "a generic order table needs an amount column, or both quantity and unit_price "
+            "(map yours with --map amount=COLUMN)"
+        )
+    revenue = (
+        "coalesce(quantity * unit_price, amount)" if has_qp and "amount" in cols
+        else "quantity * unit_price" if has_qp
+        else "amount"
+    )
+    consent = (
+        _CONSENT.format(c="marketing_consent") if "marketing_consent" in cols else "NULL"
+    )
+    return f"""
+        SELECT {_CUSTOMER_ID.format(c="customer_id")} AS customer_key,
+               nullif(trim(CAST(order_id AS VARCHAR)), '') AS order_id,
+               order_date AS ts,
+               nullif(trim({opt("product_id")}), '') AS product_id,
+               nullif(trim({opt("product_name")}), '') AS product_name,
+               CAST({opt("quantity")} AS DOUBLE) AS quantity,
+               CAST({opt("unit_price")} AS DOUBLE) AS unit_price,
+               {revenue} AS revenue,
+               upper(nullif(trim({opt("currency")}), '')) AS currency,
+               {revenue} < 0 AS is_return,
+               false AS is_cancellation,
+               nullif(trim({opt("country")}), '') AS country,
+               CAST({consent} AS BOOLEAN) AS marketing_consent,
+               false AS voided,
+               _n
+        FROM stage.grouped
+    """
+
+
+def _shopify(cols: set[str]) -> str:
+    def opt(name: str) -> str:
+        return f"g.{name}" if name in cols else "NULL"
+
+    sku = f"coalesce(nullif(trim({opt('sku')}), ''), trim(g.product_name))"
+    return f"""
+        WITH o AS (  -- order-level fields sit on the first row of each order only
+            SELECT order_name,
+                   max(nullif(lower(trim(email)), '')) AS email,
+                   max(nullif(lower(trim(financial_status)), '')) AS financial_status,
+                   max(upper(nullif(trim(currency), ''))) AS currency,
+                   min(created_at) AS created_at,
+                   max({"refunded_amount" if "refunded_amount" in cols else "NULL"}) AS refunded,
+                   max({"cancelled_at" if "cancelled_at" in cols else "NULL"}) AS cancelled_at,
+                   max({"accepts_marketing" if "accepts_marketing" in cols else "NULL"}) AS consent,
+                   max({"billing_country" if "billing_country" in cols else "NULL"}) AS country
+            FROM stage.grouped GROUP BY order_name
+        )
+        SELECT o.email AS customer_key,
+               nullif(trim(g.order_name), '') AS order_id,
+               coalesce(g.created_at, o.created_at) AS ts,
+               {sku} AS product_id,
+               trim(g.product_name) AS product_name,
+               g.quantity, g.unit_price,
+               g.quantity * g.unit_price AS revenue,
+               o.currency,
+               false AS is_return,
+               false AS is_cancellation,
+               nullif(trim(o.country), '') AS country,
+               {_CONSENT.format(c="o.consent")} AS marketing_consent,
+               coalesce(o.financial_status = 'voided', false) AS voided,
+               g._n
+        FROM stage.grouped g JOIN o USING (order_name)
+    """
+
+
+def _shopify_refunds() -> str:
+    """One negative line per refunded order (added lines, not input rows)."""
+    return """
+        SELECT customer_key, order_id,
+               coalesce(TRY_CAST(try_strptime(trim(CAST(max_cancelled AS VARCHAR)),
+                                  '%Y-%m-%d %H:%M:%S %z') AS TIMESTAMP), ts) AS ts,
+               CAST(NULL AS VARCHAR) AS product_id, 'Refund' AS product_name,
+               CAST(NULL AS DOUBLE) AS quantity, CAST(NULL AS DOUBLE) AS unit_price,
+               -refunded AS revenue, currency, true AS is_return, false AS is_cancellation,
+               country, marketing_consent, false AS voided, 1 AS _n
+        FROM (
+            SELECT l.customer_key, l.order_id, min(l.ts) AS ts, any_value(l.currency) AS currency,
+                   any_value(l.country) AS country, any_value(l.marketing_consent)
+                       AS marketing_consent,
+                   any_value(o.refunded) AS refunded, any_value(o.cancelled_at) AS max_cancelled
+            FROM stage.lines l
+            JOIN (SELECT order_name, max(refunded_amount) AS refunded,
+                         max(cancelled_at) AS cancelled_at
+                  FROM stage.grouped GROUP BY order_name) o ON o.order_name = l.order_id
+            WHERE l.drop_reason IS NULL
+            GROUP BY l.customer_key, l.order_id
+        )
+        WHERE refunded > 0
+    """
+
+
+NORMALIZERS = {"online_retail": _online_retail, "generic": _generic, "shopify_orders": _shopify}
+
+
+@dataclass
+class Accounting:
+    """Where every row of one file went."""
+
+    rows_read: int
+    rows_kept: int
+    rows_dropped: dict[str, int]
+    revenue_dropped: dict[str, float]
+    revenue: float
+    revenue_kept: float
+    customers: int
+    orders: int
+    cancellation_lines: int
+    extra_lines: int
+    currency: str | None
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def check(self) -> bool:
+        """Read = kept + dropped, exactly."""
+        return self.rows_read == self.rows_kept + sum(self.rows_dropped.values())
+
+
+def normalize(
+    store: Store,
+    raw: RawFile,
+    *,
+    as_of: datetime,
+    currency: str | None = None,
+) -> Accounting:
+    """Build ``stage.lines`` (with ``drop_reason``) from ``stage.raw``; return the accounting.
+
+    Raises
+    ------
+    InputError
+        When the file mixes currencies and none was chosen, or when no row can be kept.
+    """
+    layout = raw.layout
+    name = raw.path.name
+    cols = set(raw.match.columns)
+    line_expr = "min(_line) AS _line, " if raw.has_line_numbers else ""
+    exclude = " EXCLUDE (_line)" if raw.has_line_numbers else ""
+    store.execute(
+        f"CREATE TABLE stage.grouped AS SELECT *{exclude}, {line_expr}count(*) AS _n "
+        "FROM stage.raw GROUP BY ALL"
+    )
+    store.execute("DROP TABLE stage.raw")
+    body = NORMALIZERS[layout.normalizer](cols)
+    default_currency = (currency or layout.default_currency or "").upper() or None
+    store.execute(f"CREATE TABLE stage.norm AS {body}")
+    if default_currency:
+        store.execute(
+            "UPDATE stage.norm SET currency = ? WHERE currency IS NULL", [default_currency]
+        )
+    store.execute(
+        f"""
+        CREATE TABLE stage.lines AS
+        SELECT *,
+            CASE
+                WHEN customer_key IS NULL THEN 'missing customer'
+                WHEN order_id IS NULL THEN 'missing order id'
+                WHEN ts IS NULL THEN 'missing date'
+                WHEN voided THEN 'voided order'
+                WHEN unit_price <= 0 OR (unit_price IS NULL AND revenue = 0)
+                    THEN 'non-positive price'
+                WHEN quantity = 0 THEN 'zero quantity'
+                WHEN ? IS NOT NULL AND currency IS DISTINCT FROM ? THEN 'other currency'
+                WHEN ts > ? THEN 'date after as-of date'
+            END AS drop_reason
+        FROM stage.norm
+        """,
+        [currency.upper() if currency else None, currency.upper() if currency else None, as_of],
+    )
+    store.execute("DROP TABLE stage.norm")
+    currencies = store.rows(
+        "SELECT currency, sum(_n) FROM stage.lines WHERE drop_reason IS NULL "
+        "GROUP BY currency ORDER BY 2 DESC"
+    )
+    if len(currencies) > 1:
+        listed = ", ".join(f"{c or 'none'}: {_rows(n)}" for c, n in currencies)
+        raise InputError(
+            f"this file mixes currencies ({listed}); revenue in different currencies cannot "
+            "be added up. Import one currency at a time with --currency CODE",
+            file=name,
+        )
+    if layout.normalizer == "shopify_orders":
+        store.execute(f"CREATE TABLE stage.extra AS {_shopify_refunds()}")
+    else:
+        store.execute("CREATE TABLE stage.extra AS SELECT * FROM stage.lines LIMIT 0")
+        store.execute("ALTER TABLE stage.extra DROP COLUMN drop_reason")
+    return _account(store, raw, currencies[0][0] if currencies else default_currency)
+
+
+def _account(store: Store, raw: RawFile, currency: str | None) -> Accounting:
+    name = raw.path.name
+    by_reason = store.rows(
+        """
+        SELECT drop_reason, sum(_n), sum(revenue * _n) FROM stage.lines GROUP BY drop_reason
+        UNION ALL
+        SELECT 'duplicate line', sum(_n - 1), sum(revenue * (_n - 1))
+        FROM stage.lines WHERE drop_reason IS NULL AND _n > 1
+        """
+    )
+    dropped: dict[str, int] = {}
+    dropped_rev: dict[str, float] = {}
+    kept_groups = 0  # kept lines, duplicates included
+    revenue = 0.0  # everything the file states, whatever became of it
+    for reason, n, rev in by_reason:
+        if not n:
+            continue
+        dropped_rev_value = float(rev or 0.0)
+        if reason is None:
+            kept_groups = int(n)
+            revenue += dropped_rev_value
+        else:
+            dropped[reason] = int(n)
+            dropped_rev[reason] = dropped_rev_value
+            if reason != "duplicate line":  # already inside the kept total above
+                revenue += dropped_rev_value
+    kept = kept_groups - dropped.get("duplicate line", 0)
+    kept_revenue = revenue - sum(dropped_rev.values())
+    for reason, n in store.rows(
+        "SELECT reason, count(DISTINCT line) FROM stage.rejects GROUP BY reason"
+    ):
+        dropped[reason] = int(n)
+    dropped = {r: dropped[r] for r in REASONS if r in dropped}
+    dropped_rev = {r: dropped_rev[r] for r in REASONS if r in dropped_rev}
+    (customers, orders, cancellations, first_ts, last_ts) = store.rows(
+        """
+        SELECT count(DISTINCT customer_key),
+               count(DISTINCT order_id) FILTER (WHERE drop_reason IS NULL),
+               coalesce(sum(_n) FILTER (WHERE is_cancellation), 0),
+               min(ts) FILTER (WHERE drop_reason IS NULL),
+               max(ts) FILTER (WHERE drop_reason IS NULL)
+        FROM stage.lines
+        """
+    )[0]
+    extra, extra_rev = store.rows("SELECT count(*), coalesce(sum(revenue), 0) FROM stage.extra")[0]
+    rejects = [
+        {"line": line, "column": col, "value": value, "message": msg}
+        for line, col, value, msg in store.rows(
+            "SELECT line, column_name, value, message FROM stage.rejects ORDER BY line LIMIT 1000"
+        )
+    ]
+    acc = Accounting(
+        rows_read=raw.rows_read,
+        rows_kept=kept,
+        rows_dropped=dropped,
+        revenue_dropped=dropped_rev,
+        revenue=round(revenue + float(extra_rev), 2),
+        revenue_kept=round(kept_revenue + float(extra_rev), 2),
+        customers=int(customers),
+        orders=int(orders),
+        cancellation_lines=int(cancellations),
+        extra_lines=int(extra),
+        currency=currency,
+        first_ts=first_ts,
+        last_ts=last_ts,
+        rejects=rejects,
+    )
+    if not acc.check():  # a bug, never the user's fault: refuse to store a wrong account
+        raise InputError(
+            f"internal accounting error: {acc.rows_read} rows read but "
+            f"{acc.rows_kept} kept + {sum(dropped.values())} dropped",
+            file=name,
+        )
+    if acc.rows_kept == 0:
+        listed = "; ".join(f"{_rows(n)}: {r}" for r, n in dropped.items())
+        raise InputError(
+            f"none of the {_rows(acc.rows_read)} can be kept ({listed}); nothing was imported",
+            file=name,
+        )
+    return acc
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" + ("" if n == 1 else "s")

@@ -1,0 +1,497 @@
+"""Read CSV, Parquet and Excel files into the in-memory ``stage`` catalog.
+
+The result of every reader is the same: a table ``stage.raw`` with one row per data row
+of the file, the layout's fields under their field names with their kinds' types
+(``DOUBLE``, ``TIMESTAMP``, ``VARCHAR``), and every other column kept as ``_c<i>`` so that
+exact duplicates can be recognised on the whole line. Values that do not parse are not
+guessed at: their rows go to ``stage.rejects`` with line, column and value, and the
+normaliser drops them as "unparseable value".
+
+Nothing here writes to the workspace file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from clustomer.errors import InputError
+from clustomer.ingest.layouts import Layout, Match, detect_layout
+from clustomer.store.db import Store
+
+SNIFF_BYTES = 1 << 20
+SAMPLE_ROWS = 2000
+_SQL_TYPES = {"number": "DOUBLE", "timestamp": "TIMESTAMP", "text": "VARCHAR"}
+
+#: Date formats tried on a sample of the time column, most specific first. The first that
+#: parses every sampled value wins; day-first and month-first are told apart by the data.
+DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S %z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y-%m-%d %H:%M:%S%z",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%m/%d/%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+)
+
+
+@dataclass
+class RawFile:
+    """What a reader found: the layout match and how the file was read."""
+
+    path: Path
+    format: str
+    match: Match
+    rows: int  # rows in stage.raw (parsed)
+    rejected_lines: int  # rows that could not be parsed (in stage.rejects)
+    has_line_numbers: bool
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def layout(self) -> Layout:
+        return self.match.layout
+
+    @property
+    def rows_read(self) -> int:
+        return self.rows + self.rejected_lines
+
+
+def read_file(
+    store: Store,
+    path: Path,
+    *,
+    layout: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    date_format: str | None = None,
+) -> RawFile:
+    """Read ``path`` into ``stage.raw`` and ``stage.rejects``; detect its layout.
+
+    Raises
+    ------
+    InputError
+        For an empty file, an unknown layout, a broken CSV structure (the error names
+        the line), or an unreadable file.
+    """
+    if not path.exists():
+        raise InputError("no such file", file=str(path))
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty (0 bytes)", file=path.name)
+    store.drop_stage()
+    store.execute(
+        "CREATE TABLE stage.rejects (line BIGINT, column_name VARCHAR, value VARCHAR, "
+        "message VARCHAR, reason VARCHAR)"
+    )
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        raw = _read_parquet(store, path, layout, mapping, date_format)
+    elif suffix in (".xlsx", ".xlsm"):
+        raw = _read_excel(store, path, layout, mapping, date_format)
+    elif suffix == ".xls":
+        raise InputError("old .xls workbooks are not supported; save as .xlsx or CSV", file=path.name)
+    else:
+        raw = _read_csv(store, path, layout, mapping, date_format)
+    if raw.rows_read == 0:
+        raise InputError("the file has a header but no data rows", file=path.name)
+    return raw
+
+
+# -- CSV --------------------------------------------------------------------------------
+
+
+@dataclass
+class CsvDialect:
+    encoding: str
+    delimiter: str
+    header: list[str]
+    sample: list[list[str]]
+
+
+def sniff_csv(path: Path) -> CsvDialect:
+    """Find the encoding, delimiter and header of a CSV file from its first megabyte.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = p.write_bytes("a;b\\r\\n1;2,5\\r\\n".encode("utf-8-sig"))
+    >>> d = sniff_csv(p)
+    >>> d.delimiter, d.header, d.sample
+    (';', ['a', 'b'], [['1', '2,5']])
+    """
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+        more = bool(fh.read(1))
+    if more:  # drop a possibly cut last line
+        head = head[: head.rfind(b"\n") + 1] or head
+    if head.startswith(b"\xef\xbb\xbf"):
+        head = head[3:]
+    try:
+        text, encoding = head.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        text, encoding = head.decode("latin-1"), "latin-1"
+    if not text.strip():
+        raise InputError("the file is empty (no header line)", file=path.name)
+    first = text.splitlines()[0]
+    counts = {d: _count_outside_quotes(first, d) for d in (",", ";", "\t", "|")}
+    delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) else ","
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=False))
+    except csv.Error:
+        rows = [next(csv.reader([first], delimiter=delimiter))]
+    rows = [r for r in rows if r]
+    header = [h.strip() for h in rows[0]]
+    if not any(header):
+        raise InputError("the first line (the header) is blank", file=path.name, line=1)
+    return CsvDialect(encoding, delimiter, header, rows[1 : SAMPLE_ROWS + 1])
+
+
+def _count_outside_quotes(line: str, ch: str) -> int:
+    inside, n = False, 0
+    for c in line:
+        if c == '"':
+            inside = not inside
+        elif c == ch and not inside:
+            n += 1
+    return n
+
+
+def detect_date_format(values: list[str]) -> str | None:
+    """Pick a strptime format that parses every sampled value; ``None`` means ISO 8601.
+
+    >>> detect_date_format(["2011-12-09 12:50:00", "2011-01-02"])
+    >>> detect_date_format(["12/1/2010 8:26", "12/13/2010 9:01"])
+    '%m/%d/%Y %H:%M'
+    >>> detect_date_format(["13/1/2010 8:26"])
+    '%d/%m/%Y %H:%M'
+    """
+    vals = [v.strip() for v in values if v and v.strip()]
+    if not vals:
+        return None
+    if all(_is_iso(v) for v in vals):
+        return None
+    for fmt in DATE_FORMATS:
+        if all(_parses(v, fmt) for v in vals):
+            return fmt
+    return None
+
+
+def _is_iso(value: str) -> bool:
+    try:
+        return datetime.fromisoformat(value).tzinfo is None
+    except ValueError:
+        return False
+
+
+def _parses(value: str, fmt: str) -> bool:
+    try:
+        datetime.strptime(value, fmt)
+    except ValueError:
+        return False
+    return True
+
+
+_DECIMAL_COMMA = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$")
+
+
+def _uses_decimal_comma(values: list[str]) -> bool:
+    vals = [v.strip() for v in values if v and v.strip()]
+    return bool(vals) and any(_DECIMAL_COMMA.match(v) for v in vals) and not any(
+        re.match(r"^-?\d+\.\d+$", v) for v in vals
+    )
+
+
+def _read_csv(
+    store: Store,
+    path: Path,
+    layout: str | None,
+    mapping: Mapping[str, str] | None,
+    date_format: str | None,
+) -> RawFile:
+    dialect = sniff_csv(path)
+    match = detect_layout(dialect.header, layout, mapping, file=path.name)
+    by_column = {col: name for name, col in match.columns.items()}
+    columns: dict[str, str] = {}
+    for i, col in enumerate(dialect.header):
+        name = by_column.get(col)
+        kind = match.layout.field(name).kind if name else "text"
+        if name and kind == "timestamp" and name != match.layout.time_field:
+            kind = "text"  # secondary dates are parsed leniently by the normaliser
+        columns[name or f"_c{i}"] = _SQL_TYPES[kind]
+    index = {col: i for i, col in enumerate(dialect.header)}
+
+    def sample(field_name: str) -> list[str]:
+        i = index[match.columns[field_name]]
+        return [r[i] for r in dialect.sample if i < len(r)]
+
+    time_field = match.layout.time_field
+    fmt = date_format or detect_date_format(sample(time_field))
+    numbers = [f.name for f in match.layout.fields if f.kind == "number" and f.name in match.columns]
+    decimal = (
+        ","
+        if dialect.delimiter != "," and any(_uses_decimal_comma(sample(n)) for n in numbers)
+        else "."
+    )
+    options: dict[str, Any] = {
+        "encoding": dialect.encoding,
+        "delimiter": dialect.delimiter,
+        "decimal_separator": decimal,
+        "date_format": fmt,
+    }
+    encoding = dialect.encoding
+    while True:
+        _csv_scan(store, path, columns, dialect.delimiter, decimal, fmt, encoding)
+        bad_encoding = store.scalar(
+            "SELECT count(*) FROM stage.csv_rejects WHERE error_type = 'INVALID ENCODING'"
+        )
+        if bad_encoding and encoding == "utf-8":
+            encoding = "latin-1"  # a byte past the sniffed part is not UTF-8: read as latin-1
+            options["encoding"] = encoding
+            continue
+        break
+    fatal = store.rows(
+        "SELECT line, column_name, error_type, error_message FROM stage.csv_rejects "
+        "WHERE error_type IN ('UNQUOTED VALUE', 'LINE SIZE OVER MAXIMUM', 'INVALID ENCODING') "
+        "ORDER BY line LIMIT 1"
+    )
+    if fatal:
+        line, column, kind, message = fatal[0]
+        header = _header_of(column, columns, dialect.header)
+        if kind == "UNQUOTED VALUE":
+            message = (
+                "a quoted value is never closed (unterminated quote); fix the quotes on "
+                "this line — everything after it would be read as one value"
+            )
+        raise InputError(message, file=path.name, line=int(line), column=header)
+    # cast errors: record the value (never the whole line, which may hold personal data)
+    store.execute(
+        """
+        INSERT INTO stage.rejects
+        SELECT line, column_name,
+               left(regexp_extract(error_message, 'Could not convert string "(.*)" to', 1), 60),
+               error_message,
+               CASE WHEN error_type = 'CAST' THEN 'unparseable value' ELSE 'malformed line' END
+        FROM stage.csv_rejects
+        """
+    )
+    # report columns by their header in the file, not by field name
+    for name, col in match.columns.items():
+        store.execute(
+            "UPDATE stage.rejects SET column_name = ? WHERE column_name = ?", [col, name]
+        )
+    rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
+    rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
+    return RawFile(path, "csv", match, rows, rejected, False, options)
+
+
+def _header_of(column: str | None, columns: dict[str, str], header: list[str]) -> str | None:
+    if column is None:
+        return None
+    names = list(columns)
+    return header[names.index(column)] if column in names else column
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _csv_scan(
+    store: Store,
+    path: Path,
+    columns: dict[str, str],
+    delimiter: str,
+    decimal: str,
+    fmt: str | None,
+    encoding: str,
+) -> None:
+    for table in ("raw", "csv_rejects", "csv_scans"):
+        store.execute(f"DROP TABLE IF EXISTS stage.{table}")
+    cols = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in columns.items()) + "}"
+    opts = [
+        f"columns = {cols}",
+        "header = true",
+        "auto_detect = false",
+        f"delim = {_sql_str(delimiter)}",
+        "quote = '\"'",
+        "escape = '\"'",
+        f"decimal_separator = {_sql_str(decimal)}",
+        f"encoding = {_sql_str(encoding)}",
+        "store_rejects = true",
+        "rejects_table = 'clustomer_rejects'",
+        "rejects_scan = 'clustomer_scans'",
+    ]
+    if fmt:
+        opts.append(f"timestampformat = {_sql_str(fmt)}")
+    try:
+        store.execute(
+            f"CREATE TABLE stage.raw AS SELECT * FROM read_csv({_sql_str(str(path))}, "
+            + ", ".join(opts)
+            + ")"
+        )
+        store.execute("CREATE TABLE stage.csv_rejects AS SELECT * FROM clustomer_rejects")
+    except duckdb.Error as exc:
+        raise InputError(f"cannot read this CSV file: {exc}", file=path.name) from None
+    finally:
+        store.execute("DROP TABLE IF EXISTS clustomer_rejects")
+        store.execute("DROP TABLE IF EXISTS clustomer_scans")
+
+
+# -- Parquet and Excel ------------------------------------------------------------------
+
+
+def _read_parquet(
+    store: Store,
+    path: Path,
+    layout: str | None,
+    mapping: Mapping[str, str] | None,
+    date_format: str | None,
+) -> RawFile:
+    try:
+        store.execute(
+            "CREATE TABLE stage.src AS SELECT *, file_row_number + 1 AS _line "
+            f"FROM read_parquet({_sql_str(str(path))}, file_row_number = true)"
+        )
+    except duckdb.Error as exc:
+        raise InputError(f"cannot read this Parquet file: {exc}", file=path.name) from None
+    store.execute("ALTER TABLE stage.src DROP COLUMN file_row_number")
+    return _typed_from_src(store, path, "parquet", layout, mapping, date_format)
+
+
+def _read_excel(
+    store: Store,
+    path: Path,
+    layout: str | None,
+    mapping: Mapping[str, str] | None,
+    date_format: str | None,
+) -> RawFile:
+    import pyarrow as pa
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken workbook
+        raise InputError(f"cannot open this Excel workbook: {exc}", file=path.name) from None
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header_row = next(rows, None)
+        if header_row is None or not any(v is not None for v in header_row):
+            raise InputError("the first sheet is empty", file=path.name)
+        header = [str(v).strip() if v is not None else f"column{i + 1}" for i, v in enumerate(header_row)]
+        data: list[list[Any]] = [[] for _ in header]
+        lines: list[int] = []
+        for n, row in enumerate(rows, start=2):
+            if row is None or all(v is None or v == "" for v in row):
+                continue
+            lines.append(n)
+            for i in range(len(header)):
+                data[i].append(row[i] if i < len(row) else None)
+    finally:
+        wb.close()
+    arrays = {h: pa.array(_excel_column(col)) for h, col in zip(header, data, strict=True)}
+    arrays["_line"] = pa.array(lines, type=pa.int64())
+    table = pa.table(arrays)  # noqa: F841 - read by DuckDB's replacement scan below
+    store.con.register("clustomer_xlsx", table)
+    try:
+        store.execute("CREATE TABLE stage.src AS SELECT * FROM clustomer_xlsx")
+    finally:
+        store.con.unregister("clustomer_xlsx")
+    return _typed_from_src(store, path, "xlsx", layout, mapping, date_format)
+
+
+def _excel_column(values: list[Any]) -> list[Any]:
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, int | float) and not isinstance(v, bool) for v in present):
+        return [float(v) if v is not None else None for v in values]
+    if present and all(isinstance(v, datetime) for v in present):
+        return values
+    return [_excel_text(v) for v in values]
+
+
+def _excel_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, datetime):
+        return v.isoformat(sep=" ")
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _typed_from_src(
+    store: Store,
+    path: Path,
+    fmt_name: str,
+    layout: str | None,
+    mapping: Mapping[str, str] | None,
+    date_format: str | None,
+) -> RawFile:
+    """Cast the columns of ``stage.src`` to the layout's kinds; failures become rejects."""
+    described = store.rows("DESCRIBE stage.src")
+    types = {name: typ for name, typ, *_ in described if name != "_line"}
+    header = list(types)
+    match = detect_layout(header, layout, mapping, file=path.name)
+    by_column = {col: name for name, col in match.columns.items()}
+    time_col = match.columns[match.layout.time_field]
+    fmt = date_format
+    if fmt is None and types[time_col] == "VARCHAR":
+        vals = store.rows(
+            f'SELECT "{time_col}" FROM stage.src WHERE "{time_col}" IS NOT NULL LIMIT {SAMPLE_ROWS}'
+        )
+        fmt = detect_date_format([v for (v,) in vals])
+    select = ["_line"]
+    checks: list[tuple[str, str]] = []  # (column header, typed expression)
+    for i, col in enumerate(header):
+        q = '"' + col.replace('"', '""') + '"'
+        name = by_column.get(col)
+        kind = match.layout.field(name).kind if name else "text"
+        if name and kind == "timestamp" and name != match.layout.time_field:
+            kind = "text"
+        if kind == "text":
+            expr = f"CAST({q} AS VARCHAR)" if types[col] != "VARCHAR" else q
+        elif kind == "number":
+            expr = (
+                f"TRY_CAST({q} AS DOUBLE)"
+                if types[col] != "VARCHAR"
+                else f"TRY_CAST(trim({q}) AS DOUBLE)"
+            )
+            checks.append((col, expr))
+        elif types[col] == "VARCHAR":
+            expr = (
+                f"TRY_CAST(try_strptime(trim({q}), {_sql_str(fmt)}) AS TIMESTAMP)"
+                if fmt
+                else f"TRY_CAST(trim({q}) AS TIMESTAMP)"
+            )
+            checks.append((col, expr))
+        else:
+            expr = f"TRY_CAST({q} AS TIMESTAMP)"
+            checks.append((col, expr))
+        select.append(f'{expr} AS "{name or f"_c{i}"}"')
+    for col, expr in checks:
+        q = '"' + col.replace('"', '""') + '"'
+        store.execute(
+            "INSERT INTO stage.rejects "
+            f"SELECT _line, ?, left(CAST({q} AS VARCHAR), 60), "
+            f"'could not read ' || CAST({q} AS VARCHAR) || ' as a ' || ?, 'unparseable value' "
+            f"FROM stage.src WHERE {q} IS NOT NULL AND {expr} IS NULL",
+            [col, "date" if "TIMESTAMP" in expr else "number"],
+        )
+    store.execute(
+        f"CREATE TABLE stage.raw AS SELECT {', '.join(select)} FROM stage.src "
+        "WHERE _line NOT IN (SELECT line FROM stage.rejects)"
+    )
+    store.execute("DROP TABLE stage.src")
+    rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
+    rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
+    return RawFile(path, fmt_name, match, rows, rejected, True, {"date_format": fmt})

@@ -1,0 +1,101 @@
+"""The main job end to end: import (optional) → features → segments → CSV and report.
+
+``clustomer segment`` and ``clustomer demo`` are thin shells around :func:`run_segment`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from clustomer.progress import Progress, Timings
+from clustomer.report import summarize_run, write_report
+from clustomer.store.imports import ImportSummary
+from clustomer.workspace import SegmentRun, Workspace
+
+
+@dataclass
+class SegmentOutcome:
+    """What one ``clustomer segment`` produced."""
+
+    imported: ImportSummary | None
+    run: SegmentRun
+    csv_path: Path
+    report_path: Path
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` output: the run summary, the import account, outputs, timings."""
+        out = self.run.summary()
+        out["import"] = self.imported.to_dict() if self.imported else None
+        if out["import"] is not None:
+            out["import"].pop("rejects", None)
+            out["import"]["rejects_shown"] = len(self.imported.rejects) if self.imported else 0
+        out["outputs"] = {"segments_csv": str(self.csv_path), "report_html": str(self.report_path)}
+        out["timings"] = self.timings
+        return out
+
+
+def write_segments_csv(run: SegmentRun, path: Path) -> Path:
+    """Write ``segments.csv``: one row per customer, segment columns then features."""
+    table = run.table()
+    numeric = table.select_dtypes("float").columns
+    table[numeric] = table[numeric].round(4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pacsv.write_csv(pa.Table.from_pandas(table, preserve_index=False), path)
+    return path
+
+
+def run_segment(
+    source: str | Path | None,
+    *,
+    workspace: str | Path,
+    out_dir: str | Path = "out",
+    k: int | None = None,
+    as_of: datetime | None = None,
+    layout: str | None = None,
+    mapping: Mapping[str, str] | None = None,
+    currency: str | None = None,
+    sample_size: int = 10_000,
+    random_state: int = 0,
+    memory_limit: str | None = None,
+    progress: Progress | None = None,
+) -> SegmentOutcome:
+    """Import ``source`` if given, segment every customer in the workspace, write outputs.
+
+    Writes ``segments.csv`` and ``report.html`` into ``out_dir``.
+    """
+    timings = Timings(progress)
+    out = Path(out_dir)
+    with Workspace(workspace, memory_limit=memory_limit) as ws:
+        imported = None
+        if source is not None:
+            with timings.stage("import"):
+                imported = ws.import_file(source, layout, mapping, currency=currency)
+        run = ws.segment(
+            k=k, as_of=as_of, sample_size=sample_size, random_state=random_state, progress=timings
+        )
+        with timings.stage("segments.csv"):
+            csv_path = write_segments_csv(run, out / "segments.csv")
+        with timings.stage("report"):
+            imports = [i.to_dict() for i in ws.imports()]
+            summary = summarize_run(
+                run.result,
+                imports=imports,
+                run={
+                    "run_id": run.run_id,
+                    "as_of": run.as_of.date().isoformat(),
+                    "n_customers": int(len(run.result.assignments)),
+                    "method": "kmeans",
+                    "currency": imports[-1]["currency"] if imports else None,
+                    "timings": dict(timings.seconds),
+                },
+            )
+            report_path = write_report(summary, out / "report.html")
+    return SegmentOutcome(imported, run, csv_path, report_path, dict(timings.seconds))

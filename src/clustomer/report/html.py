@@ -1,0 +1,308 @@
+"""Render a run summary as one self-contained HTML file that works offline.
+
+plotly.js is inlined once; each figure is embedded as JSON and drawn with
+``Plotly.newPlot``. Templates load from the package with autoescaping on, so every
+value that comes from data (file names, segment names, messages) is escaped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import plotly.io as pio
+from markupsafe import Markup
+
+from clustomer.errors import ClustomerError
+from clustomer.report.plots import FIGURES
+
+#: plotly.js options for every figure: no logo link, resizes with the page.
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    """The plotly.js bundle shipped with the ``plotly`` package, safe to inline.
+
+    Returns
+    -------
+    str
+        The minified bundle, with any ``</script`` neutralised.
+
+    Examples
+    --------
+    >>> len(plotly_js()) > 1_000_000
+    True
+    """
+    path = resources.files("plotly") / "package_data" / "plotly.min.js"
+    return path.read_text(encoding="utf-8").replace("</script", "<\\/script")
+
+
+def _script_json(text: str) -> Markup:
+    # JSON inside <script>: "<" cannot close the tag once written as \u003c
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _number(value: Any, decimals: int = 0) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    return f"{value:,.{decimals}f}"
+
+
+def fmt_int(value: Any) -> str:
+    """Format a count with thousands separators (``None`` shows as a dash).
+
+    Examples
+    --------
+    >>> fmt_int(541909), fmt_int(None)
+    ('541,909', '–')
+    """
+    return _number(value, 0)
+
+
+def fmt_money(value: Any) -> str:
+    """Format an amount with two decimals and thousands separators.
+
+    Examples
+    --------
+    >>> fmt_money(9747747.934)
+    '9,747,747.93'
+    """
+    return _number(value, 2)
+
+
+def fmt_pct(value: Any, decimals: int = 1) -> str:
+    """Format a share (0..1) as a percentage.
+
+    Examples
+    --------
+    >>> fmt_pct(0.1234)
+    '12.3%'
+    """
+    if value is None:
+        return "–"
+    return _number(100 * value, decimals) + "%"
+
+
+def fmt_days(value: Any) -> str:
+    """Format a number of days as a whole number.
+
+    Examples
+    --------
+    >>> fmt_days(12.6)
+    '13'
+    """
+    if value is None:
+        return "–"
+    return _number(round(value), 0)
+
+
+def fmt_number(value: Any) -> str:
+    """Format a number: whole numbers as integers, others with up to two decimals.
+
+    Examples
+    --------
+    >>> fmt_number(3.0), fmt_number(2.5), fmt_number(1234.125)
+    ('3', '2.5', '1,234.12')
+    """
+    if value is None:
+        return "–"
+    if float(value).is_integer():
+        return _number(value, 0)
+    return _number(value, 2).rstrip("0").rstrip(".")
+
+
+def fmt_value(value: Any, kind: str) -> str:
+    """Format a feature value by its display kind (money, days, count, rate, number).
+
+    Examples
+    --------
+    >>> fmt_value(1234.5, "money"), fmt_value(0.05, "rate"), fmt_value(30.4, "days")
+    ('1,234.50', '5.0%', '30')
+    """
+    if kind == "money":
+        return fmt_money(value)
+    if kind == "days":
+        return fmt_days(value)
+    if kind == "rate":
+        return fmt_pct(value)
+    return fmt_number(value)
+
+
+def fmt_seconds(value: Any) -> str:
+    """Format a duration in seconds.
+
+    Examples
+    --------
+    >>> fmt_seconds(0.0421), fmt_seconds(12.34)
+    ('0.04 s', '12.3 s')
+    """
+    if value is None:
+        return "–"
+    return f"{value:.2f} s" if value < 10 else f"{value:,.1f} s"
+
+
+def fmt_when(value: Any) -> str:
+    """Format an ISO timestamp as ``YYYY-MM-DD HH:MM`` (with ``UTC`` when it is UTC).
+
+    Anything that is not an ISO timestamp is shown as it is.
+
+    Examples
+    --------
+    >>> fmt_when("2026-11-27T11:00:00+00:00"), fmt_when("2011-12-10"), fmt_when("soon")
+    ('2026-11-27 11:00 UTC', '2011-12-10', 'soon')
+    """
+    if value is None:
+        return "–"
+    text = str(value)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if len(text) <= 10:
+        return moment.date().isoformat()
+    out = moment.strftime("%Y-%m-%d %H:%M")
+    offset = moment.utcoffset()
+    if offset is None:
+        return out
+    return out + (" UTC" if not offset else moment.strftime(" UTC%z"))
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("clustomer.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        int=fmt_int,
+        money=fmt_money,
+        pct=fmt_pct,
+        days=fmt_days,
+        number=fmt_number,
+        value=fmt_value,
+        seconds=fmt_seconds,
+        when=fmt_when,
+    )
+    return env
+
+
+def figures_json(summary: dict[str, Any]) -> dict[str, Markup]:
+    """Each report figure as JSON, keyed by the id of the element it is drawn into.
+
+    Parameters
+    ----------
+    summary : dict
+        A run summary.
+
+    Returns
+    -------
+    dict
+        Element id to figure JSON, escaped for use inside a ``<script>`` element.
+
+    Examples
+    --------
+    >>> from clustomer.report.summarize import _example_result, summarize_run
+    >>> sorted(figures_json(summarize_run(_example_result(), imports=[], run={})))
+    ['plot-k', 'plot-map', 'plot-rfm', 'plot-segments']
+    """
+    return {
+        element: _script_json(pio.to_json(build(summary), validate=False))
+        for element, build in FIGURES.items()
+    }
+
+
+def render_report(summary: dict[str, Any]) -> str:
+    """Render a run summary as one self-contained HTML page.
+
+    The page needs no network: plotly.js is inlined once and no external resource is
+    referenced. All text from data is HTML-escaped.
+
+    Parameters
+    ----------
+    summary : dict
+        The output of :func:`clustomer.report.summarize.summarize_run` (or the same data
+        read back from JSON).
+
+    Returns
+    -------
+    str
+        The HTML document (about 5 MB, most of it plotly.js).
+
+    Examples
+    --------
+    >>> from clustomer.report.summarize import _example_result, summarize_run
+    >>> html = render_report(summarize_run(_example_result(), imports=[], run={}))
+    >>> "How many segments" in html and html.count("<html") == 1
+    True
+    """
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        s=summary,
+        figures=figures_json(summary),
+        plot_config=_script_json(json.dumps(PLOT_CONFIG)),
+        plotly_js=Markup(plotly_js()),
+    )
+
+
+def write_report(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Render a run summary and write it to ``path`` (parents created, replaced atomically).
+
+    Parameters
+    ----------
+    summary : dict
+        A run summary.
+    path : str or path-like
+        Where to write the ``.html`` file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    ClustomerError
+        If the file cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from clustomer.report.summarize import _example_result, summarize_run
+    >>> summary = summarize_run(_example_result(), imports=[], run={})
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     out = write_report(summary, Path(d) / "report.html")
+    ...     out.stat().st_size > 1_000_000
+    True
+    """
+    target = Path(path)
+    html = render_report(summary)
+    tmp_name: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
+        ) as fh:
+            tmp_name = fh.name
+            fh.write(html)
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        if tmp_name is not None and os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+        raise ClustomerError(
+            f"cannot write the report to {target}: {exc.strerror or exc}. "
+            "Choose another path or check that the folder is writable."
+        ) from exc
+    return target

@@ -1,0 +1,95 @@
+"""Plain result types shared by the segmentation code and its consumers (store, report)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+#: Columns of the per-customer feature table, in order (see ``clustomer.features``).
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "tenure_days",
+    "avg_order_value",
+    "mean_days_between_orders",
+    "return_rate",
+    "distinct_products",
+)
+
+#: Numeric features the clustering uses by default. ``mean_days_between_orders`` is left
+#: out because it is undefined for one-order customers (most of a small shop's base).
+CLUSTER_FEATURES: tuple[str, ...] = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "tenure_days",
+    "avg_order_value",
+    "return_rate",
+    "distinct_products",
+)
+
+
+@dataclass
+class KSelection:
+    """How the number of segments was chosen.
+
+    ``ks`` are the candidates; ``inertia`` and ``silhouette`` are aligned with them
+    (computed on a sample of ``sample_size`` customers). ``reason`` is a plain sentence.
+    """
+
+    ks: list[int]
+    inertia: list[float]
+    silhouette: list[float]
+    elbow_k: int | None
+    best_silhouette_k: int | None
+    chosen_k: int
+    reason: str
+    sample_size: int
+    forced: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ks": list(self.ks),
+            "inertia": [float(v) for v in self.inertia],
+            "silhouette": [float(v) for v in self.silhouette],
+            "elbow_k": self.elbow_k,
+            "best_silhouette_k": self.best_silhouette_k,
+            "chosen_k": self.chosen_k,
+            "reason": self.reason,
+            "sample_size": self.sample_size,
+            "forced": self.forced,
+        }
+
+
+@dataclass
+class SegmentationResult:
+    """Everything one segmentation run produces, as plain pandas objects.
+
+    Attributes
+    ----------
+    assignments : DataFrame
+        One row per customer: ``customer_key, segment_id, segment_name, rfm_segment``.
+        Customers with no purchase (returns only) get ``segment_id == -1``.
+    profiles : DataFrame
+        One row per segment: ``segment_id, name, description, size, share_customers,
+        share_revenue`` then ``median_<feature>`` for each feature.
+    k_selection : KSelection
+    projection : DataFrame
+        ``customer_key, segment_id, x, y``: a 2-D PCA of (at most a few thousand sampled)
+        customers in the scaled feature space, for plotting.
+    feature_columns : list of str
+        The features the clustering used.
+    rfm_counts : DataFrame
+        ``rfm_segment, customers, share_customers, share_revenue``.
+    """
+
+    assignments: pd.DataFrame
+    profiles: pd.DataFrame
+    k_selection: KSelection
+    projection: pd.DataFrame
+    feature_columns: list[str]
+    rfm_counts: pd.DataFrame
+    explained_variance: list[float] = field(default_factory=list)

@@ -1,0 +1,259 @@
+"""One segmentation run, end to end, on a per-customer feature table.
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> rng = np.random.default_rng(0)
+>>> n = 60
+>>> freq = np.r_[rng.integers(5, 15, 20), np.ones(40, dtype=int)]
+>>> f = pd.DataFrame({
+...     "customer_key": [f"c{i}" for i in range(n)],
+...     "recency_days": np.r_[rng.uniform(0, 20, 20), rng.uniform(150, 400, 40)],
+...     "frequency": freq,
+...     "monetary": freq * rng.uniform(20, 60, n),
+...     "tenure_days": np.r_[rng.uniform(300, 700, 20), rng.uniform(150, 400, 40)],
+...     "avg_order_value": rng.uniform(20, 60, n),
+...     "mean_days_between_orders": np.nan,
+...     "return_rate": 0.0,
+...     "distinct_products": freq * 3,
+...     "country": "UK"})
+>>> res = run_segmentation(f, n_clusters=2)
+>>> res.profiles["size"].tolist(), res.k_selection.chosen_k
+([40, 20], 2)
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.utils import check_random_state
+
+from clustomer.errors import ClustomerError
+from clustomer.segment.profile import NAMING_AXES, profile_segments
+from clustomer.segment.result import CLUSTER_FEATURES, SegmentationResult
+from clustomer.segment.rfm import RFM_SEGMENTS, rfm_scores
+from clustomer.segment.segmenter import CustomerSegmenter
+
+__all__ = ["MIN_CUSTOMERS", "NO_PURCHASES", "RETURNS_ONLY", "run_segmentation"]
+
+#: Segment name of customers who never bought (frequency 0); their segment id is -1.
+RETURNS_ONLY = "Returns only"
+#: RFM segment of those customers.
+NO_PURCHASES = "No purchases"
+#: Fewest customers with purchases that can be segmented.
+MIN_CUSTOMERS = 3
+
+
+def _check_columns(features: pd.DataFrame, cols: Sequence[str]) -> None:
+    needed = ["customer_key", *(c for c, _ in NAMING_AXES), *cols]
+    missing = sorted({c for c in needed if c not in features.columns})
+    if missing:
+        raise ClustomerError(f"the customer feature table lacks the columns {', '.join(missing)}")
+
+
+def _projection(
+    model: CustomerSegmenter,
+    X: np.ndarray,
+    keys: pd.Series,
+    labels: np.ndarray,
+    *,
+    size: int,
+    random_state: int | np.random.RandomState | None,
+) -> tuple[pd.DataFrame, list[float]]:
+    n = X.shape[0]
+    m = min(max(int(size), 0), n)
+    n_comp = min(2, X.shape[1], m)
+    if n_comp < 1:
+        empty = pd.DataFrame(
+            {
+                "customer_key": keys.iloc[:0].to_numpy(),
+                "segment_id": np.empty(0, dtype=np.int64),
+                "x": np.empty(0),
+                "y": np.empty(0),
+            }
+        )
+        return empty, []
+    rng = check_random_state(random_state)
+    idx = np.sort(rng.choice(n, size=m, replace=False)) if m < n else np.arange(n)
+    Z = model.scale(X[idx])
+    pca = PCA(n_components=n_comp, svd_solver="full")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xy = pca.fit_transform(Z)
+        ratios = np.nan_to_num(np.asarray(pca.explained_variance_ratio_, dtype=np.float64))
+    xy = np.nan_to_num(xy)
+    proj = pd.DataFrame(
+        {
+            "customer_key": keys.iloc[idx].to_numpy(),
+            "segment_id": labels[idx].astype(np.int64),
+            "x": xy[:, 0],
+            "y": xy[:, 1] if n_comp > 1 else np.zeros(m),
+        }
+    )
+    return proj, [float(r) for r in ratios]
+
+
+def _rfm_counts(assignments: pd.DataFrame, monetary: np.ndarray) -> pd.DataFrame:
+    names = list(RFM_SEGMENTS)
+    seg = assignments["rfm_segment"]
+    if (seg == NO_PURCHASES).any():
+        names.append(NO_PURCHASES)
+    codes = pd.Categorical(seg, categories=names).codes
+    known = codes >= 0
+    money = np.nan_to_num(monetary.astype(np.float64))
+    counts = np.bincount(codes[known], minlength=len(names))
+    revenue = np.bincount(codes[known], weights=money[known], minlength=len(names))
+    total_customers = max(len(assignments), 1)
+    total_revenue = float(money.sum())
+    return pd.DataFrame(
+        {
+            "rfm_segment": pd.Series(names, dtype="str"),
+            "customers": counts.astype(np.int64),
+            "share_customers": counts / total_customers,
+            "share_revenue": (
+                revenue / total_revenue if total_revenue != 0 else np.zeros(len(names))
+            ),
+        }
+    )
+
+
+def run_segmentation(
+    features: pd.DataFrame,
+    *,
+    n_clusters: int | None = None,
+    sample_size: int = 10_000,
+    random_state: int = 0,
+    feature_columns: Sequence[str] = CLUSTER_FEATURES,
+    projection_size: int = 3000,
+) -> SegmentationResult:
+    """Segment customers: k-means segments with names, RFM segments, and a 2-D map.
+
+    Customers with ``frequency == 0`` (they only returned goods) are not clustered:
+    they get ``segment_id == -1``, segment name ``"Returns only"`` and RFM segment
+    ``"No purchases"``. Everyone else is clustered with :class:`CustomerSegmenter`
+    (*k* chosen over 2..10, capped to what the number of customers supports, unless
+    ``n_clusters`` is given), profiled and named with :func:`profile_segments`, and
+    scored with :func:`rfm_scores` (quintiles among the customers with purchases).
+
+    Parameters
+    ----------
+    features : DataFrame
+        One row per customer: ``customer_key`` and the feature columns (see
+        ``clustomer.features``).
+    n_clusters : int, optional
+        Force the number of segments (2 .. number of customers with purchases).
+    sample_size : int, default=10_000
+        Customers sampled to choose *k*.
+    random_state : int, default=0
+        Seed; the same seed on the same data gives the same result.
+    feature_columns : sequence of str, default=CLUSTER_FEATURES
+        Numeric features to cluster on; none may be missing for a customer with
+        purchases.
+    projection_size : int, default=3000
+        At most this many customers (sampled) appear in the 2-D PCA projection.
+
+    Returns
+    -------
+    SegmentationResult
+        ``assignments`` follows the row order of ``features``; ``profiles`` covers the
+        clustered customers only (shares among them); ``rfm_counts`` covers everyone
+        (all ten RFM names, then ``"No purchases"`` when present; revenue shares of the
+        total net revenue).
+
+    Raises
+    ------
+    ClustomerError
+        Fewer than 3 customers with purchases, missing columns, missing values in a
+        clustering feature, or an impossible ``n_clusters``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> f = pd.DataFrame({"customer_key": ["a", "b"], "recency_days": [1.0, 2.0],
+    ...                   "frequency": [1, 0], "monetary": [10.0, -5.0],
+    ...                   "tenure_days": [1.0, 2.0]})
+    >>> run_segmentation(f, feature_columns=["recency_days", "monetary"])
+    Traceback (most recent call last):
+    ...
+    clustomer.errors.ClustomerError: need at least 3 customers with purchases to segment; found 1
+    """
+    cols = list(feature_columns)
+    if not cols:
+        raise ClustomerError("no feature columns to cluster on")
+    _check_columns(features, cols)
+
+    frequency = features["frequency"].to_numpy(dtype=np.float64, na_value=0.0)
+    buyer = frequency > 0
+    n_buyers = int(buyer.sum())
+    if n_buyers < MIN_CUSTOMERS:
+        raise ClustomerError(
+            f"need at least {MIN_CUSTOMERS} customers with purchases to segment; found {n_buyers}"
+        )
+    if n_clusters is not None:
+        if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral):
+            raise ClustomerError(f"the number of segments must be a whole number; got {n_clusters}")
+        if not 2 <= int(n_clusters) <= n_buyers:
+            raise ClustomerError(
+                f"the number of segments must be between 2 and {n_buyers} "
+                f"(the customers with purchases); got {n_clusters}"
+            )
+        n_clusters = int(n_clusters)
+
+    buyers = features.loc[buyer].reset_index(drop=True)
+    X = buyers[cols].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = [c for c, ok in zip(cols, np.isfinite(X).all(axis=0), strict=True) if not ok]
+    if bad:
+        raise ClustomerError(
+            f"some customers with purchases have no value for {', '.join(bad)}; "
+            "leave these features out of the clustering"
+        )
+
+    model = CustomerSegmenter(
+        n_clusters=n_clusters, sample_size=sample_size, random_state=random_state
+    ).fit(X)
+    labels = np.asarray(model.labels_, dtype=np.int64)
+
+    profiles = profile_segments(buyers, labels, feature_columns=cols)
+    names = dict(zip(profiles["segment_id"].tolist(), profiles["name"].tolist(), strict=True))
+    rfm = rfm_scores(buyers)
+
+    n = len(features)
+    segment_id = np.full(n, -1, dtype=np.int64)
+    segment_id[buyer] = labels
+    segment_name = np.full(n, RETURNS_ONLY, dtype=object)
+    name_of = np.array([names.get(i, "") for i in range(int(labels.max()) + 1)], dtype=object)
+    segment_name[buyer] = name_of[labels]
+    rfm_segment = np.full(n, NO_PURCHASES, dtype=object)
+    rfm_segment[buyer] = rfm["rfm_segment"].to_numpy(dtype=object)
+    assignments = pd.DataFrame(
+        {
+            "customer_key": features["customer_key"].to_numpy(),
+            "segment_id": segment_id,
+            "segment_name": pd.Series(segment_name, dtype="str"),
+            "rfm_segment": pd.Series(rfm_segment, dtype="str"),
+        }
+    )
+
+    projection, explained = _projection(
+        model,
+        X,
+        buyers["customer_key"],
+        labels,
+        size=projection_size,
+        random_state=random_state,
+    )
+    rfm_counts = _rfm_counts(
+        assignments, features["monetary"].to_numpy(dtype=np.float64, na_value=np.nan)
+    )
+    return SegmentationResult(
+        assignments=assignments,
+        profiles=profiles,
+        k_selection=model.k_selection_,
+        projection=projection,
+        feature_columns=cols,
+        rfm_counts=rfm_counts,
+        explained_variance=explained,
+    )

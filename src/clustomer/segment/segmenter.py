@@ -1,0 +1,332 @@
+"""The customer segmenter: a scikit-learn compatible k-means with automatic *k*.
+
+Pipeline inside :meth:`CustomerSegmenter.fit`:
+
+1. signed ``log1p`` (``sign(x) * log1p(|x|)``, so refunds and other negatives are fine),
+   which tames the long tails of spend and order counts;
+2. standardisation (:class:`~sklearn.preprocessing.StandardScaler`);
+3. the choice of *k* on a random sample of at most ``sample_size`` customers
+   (:mod:`clustomer.segment.choose_k`), unless ``n_clusters`` is given;
+4. one k-means on **all** customers, started from the sample's k-means++ centres for the
+   chosen *k* (with ``n_init`` restarts on the sample). When the data is larger than the
+   sample this final fit runs in float32, which halves the memory traffic;
+5. relabelling: segment 0 is the largest, ties broken by centre coordinates.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> X = np.vstack([rng.normal(0, 1, (40, 3)), rng.normal(30, 1, (20, 3))])
+>>> model = CustomerSegmenter(random_state=0).fit(X)
+>>> model.n_clusters_, np.bincount(model.labels_).tolist()
+(2, [40, 20])
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from clustomer.segment.choose_k import SINGLE_THREAD_ROWS, k_curves, selection_from_curves
+from clustomer.segment.result import KSelection
+
+__all__ = ["CustomerSegmenter", "segment_customers", "signed_log1p"]
+
+_CHUNK_ROWS = 16_384
+
+
+def signed_log1p(x: ArrayLike) -> NDArray[np.float64]:
+    """Return ``sign(x) * log1p(|x|)``: a log scale that keeps the sign of negatives.
+
+    Parameters
+    ----------
+    x : array-like
+
+    Returns
+    -------
+    ndarray of float64, same shape as ``x``
+
+    Examples
+    --------
+    >>> signed_log1p([-(np.e - 1), 0.0, np.e - 1]).round(6).tolist()
+    [-1.0, 0.0, 1.0]
+    """
+    a = np.asarray(x, dtype=np.float64)
+    return np.sign(a) * np.log1p(np.abs(a))
+
+
+def _nearest(
+    Z: NDArray[np.float64], centers: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Index of and squared distance to the nearest centre, row by row.
+
+    Computed by explicit differences (not the ``|x|^2 - 2xc + |c|^2`` expansion), so a
+    row's result does not depend on which other rows are in the batch.
+    """
+    n = Z.shape[0]
+    labels = np.empty(n, dtype=np.intp)
+    d2 = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _CHUNK_ROWS):
+        stop = min(start + _CHUNK_ROWS, n)
+        diff = Z[start:stop, None, :] - centers[None, :, :]
+        dist = np.einsum("ijk,ijk->ij", diff, diff)
+        lab = dist.argmin(axis=1)
+        labels[start:stop] = lab
+        d2[start:stop] = dist[np.arange(stop - start), lab]
+    return labels, d2
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if int(value) < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+class CustomerSegmenter(ClusterMixin, BaseEstimator):
+    """k-means on log-scaled, standardised customer features, with *k* chosen for you.
+
+    ``ClusterMixin`` comes before ``BaseEstimator`` as scikit-learn requires
+    (``check_mixin_order``).
+
+    Parameters
+    ----------
+    n_clusters : int or None, default=None
+        Number of segments; ``None`` chooses it from ``k_min..k_max`` with the rule in
+        :mod:`clustomer.segment.choose_k`. A forced value still gets the k curves.
+    k_min, k_max : int, default=2, 10
+        Range of candidates for the automatic choice. Both are capped to what the data
+        supports (at most ``n_samples - 1`` and the number of distinct customers, at
+        least 2).
+    sample_size : int, default=10_000
+        The k curves (inertia, silhouette) are computed on a random sample of at most
+        this many customers; the final k-means uses all of them.
+    log_transform : bool, default=True
+        Apply the signed ``log1p`` before standardising.
+    n_init : int, default=3
+        k-means++ restarts for each candidate *k* (on the sample).
+    random_state : int, RandomState or None, default=0
+        Seeds the sample and k-means; an int makes ``fit`` reproducible.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Segment of each training customer, 0 = largest segment.
+    cluster_centers_ : ndarray of shape (n_clusters_, n_features)
+        Centres in the scaled space (after log and standardisation).
+    n_clusters_ : int
+        Number of segments found (``k``, less any segment left empty by duplicates).
+    k_selection_ : KSelection
+        How ``k`` was chosen, with the curves.
+    scaler_ : StandardScaler
+        The fitted standardisation.
+    inertia_ : float
+        Sum of squared distances of the customers to their centre, in the scaled space.
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> X = np.vstack([rng.normal(m, 0.5, (25, 2)) for m in (0, 20, 40)])
+    >>> model = CustomerSegmenter(random_state=0).fit(X)
+    >>> model.n_clusters_, model.k_selection_.chosen_k
+    (3, 3)
+    >>> model.predict([[0.0, 0.0], [40.0, 40.0]]).shape
+    (2,)
+    >>> CustomerSegmenter(n_clusters=2).fit(X).k_selection_.forced
+    True
+    """
+
+    def __init__(
+        self,
+        n_clusters: int | None = None,
+        *,
+        k_min: int = 2,
+        k_max: int = 10,
+        sample_size: int = 10_000,
+        log_transform: bool = True,
+        n_init: int = 3,
+        random_state: int | np.random.RandomState | None = 0,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.k_min = k_min
+        self.k_max = k_max
+        self.sample_size = sample_size
+        self.log_transform = log_transform
+        self.n_init = n_init
+        self.random_state = random_state
+
+    def _validated_params(self) -> tuple[int | None, int, int, int, int]:
+        n_clusters = (
+            None if self.n_clusters is None else _check_int("n_clusters", self.n_clusters, 1)
+        )
+        k_min = _check_int("k_min", self.k_min, 2)
+        k_max = _check_int("k_max", self.k_max, 2)
+        if k_max < k_min:
+            raise ValueError(f"k_max ({k_max}) must not be smaller than k_min ({k_min})")
+        sample_size = _check_int("sample_size", self.sample_size, 2)
+        n_init = _check_int("n_init", self.n_init, 1)
+        if not isinstance(self.log_transform, bool | np.bool_):
+            raise TypeError(
+                f"log_transform must be a bool, got {type(self.log_transform).__name__}"
+            )
+        return n_clusters, k_min, k_max, sample_size, n_init
+
+    def _to_scaled(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
+        Z = signed_log1p(X) if self.log_transform else X
+        return np.asarray(self.scaler_.transform(Z), dtype=np.float64)
+
+    def fit(self, X: ArrayLike, y: object = None) -> CustomerSegmenter:
+        """Choose *k* (unless given) and fit the segments.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            One row per customer, numeric features, no missing values; at least 2 rows.
+        y : ignored
+            Present for scikit-learn API consistency.
+
+        Returns
+        -------
+        self : CustomerSegmenter
+
+        Examples
+        --------
+        >>> X = [[1, 10.0], [2, 12.0], [1, 11.0], [40, 900.0], [45, 1000.0]]
+        >>> CustomerSegmenter().fit(X).labels_.tolist()
+        [0, 0, 0, 1, 1]
+        """
+        n_clusters, k_min, k_max, sample_size, n_init = self._validated_params()
+        Xv = validate_data(self, X, dtype=np.float64, ensure_min_samples=2)
+        n_samples = Xv.shape[0]
+        if n_clusters is not None and n_clusters > n_samples:
+            raise ValueError(f"n_clusters={n_clusters} must be <= n_samples={n_samples}")
+        rng = check_random_state(self.random_state)
+
+        raw = signed_log1p(Xv) if self.log_transform else Xv
+        self.scaler_ = StandardScaler().fit(raw)
+        Z = np.asarray(self.scaler_.transform(raw), dtype=np.float64)
+
+        candidates = list(range(k_min, k_max + 1))
+        if n_clusters is not None:
+            candidates.append(n_clusters)
+        curves = k_curves(Z, candidates, sample_size=sample_size, random_state=rng, n_init=n_init)
+        selection: KSelection = selection_from_curves(curves, forced_k=n_clusters)
+        k = selection.chosen_k
+
+        start = curves.centers.get(k)
+        km: KMeans
+        threads = 1 if n_samples < SINGLE_THREAD_ROWS else None
+        with threadpool_limits(limits=threads, user_api="openmp"), warnings.catch_warnings():
+            # Fewer distinct customers than k: the empty segments are dropped below.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if start is None:
+                km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=rng)
+                km.fit(Z)
+            elif curves.sample_size >= n_samples:
+                # The sample was all the data: refining the sample fit is (nearly) free.
+                km = KMeans(n_clusters=k, init=start, n_init=1, random_state=rng)
+                km.fit(Z)
+            else:
+                km = KMeans(n_clusters=k, init=start.astype(np.float32), n_init=1, random_state=rng)
+                km.fit(Z.astype(np.float32))
+        centers = np.asarray(km.cluster_centers_, dtype=np.float64)
+
+        labels, _ = _nearest(Z, centers)
+        counts = np.bincount(labels, minlength=centers.shape[0])
+        centers = centers[counts > 0]
+        counts = counts[counts > 0]
+        # Segment 0 = largest; ties by centre coordinates (first feature first).
+        order = np.lexsort((*centers.T[::-1], -counts))
+        centers = centers[order]
+        labels, d2 = _nearest(Z, centers)
+
+        self.cluster_centers_ = centers
+        self.labels_ = labels
+        self.n_clusters_ = int(centers.shape[0])
+        self.inertia_ = float(d2.sum())
+        self.k_selection_ = selection
+        return self
+
+    def scale(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Map customers into the clustering space (signed log1p, then standardise).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+
+        Examples
+        --------
+        >>> model = CustomerSegmenter().fit([[1.0], [2.0], [3.0], [50.0]])
+        >>> model.scale([[1.0], [50.0]]).shape
+        (2, 1)
+        """
+        check_is_fitted(self)
+        Xv = validate_data(self, X, dtype=np.float64, reset=False)
+        return self._to_scaled(Xv)
+
+    def predict(self, X: ArrayLike) -> NDArray[np.intp]:
+        """Assign customers to the nearest fitted segment centre.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of int, shape (n_samples,)
+
+        Examples
+        --------
+        >>> X = [[1, 10.0], [2, 12.0], [1, 11.0], [40, 900.0], [45, 1000.0]]
+        >>> CustomerSegmenter().fit(X).predict([[50, 800.0], [1, 9.0]]).tolist()
+        [1, 0]
+        """
+        check_is_fitted(self)
+        Xv = validate_data(self, X, dtype=np.float64, reset=False)
+        labels, _ = _nearest(self._to_scaled(Xv), self.cluster_centers_)
+        return labels
+
+
+def segment_customers(X: ArrayLike, **params: Any) -> tuple[NDArray[np.intp], CustomerSegmenter]:
+    """Fit a :class:`CustomerSegmenter` and return ``(labels, fitted_model)``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    **params
+        Passed to :class:`CustomerSegmenter`.
+
+    Returns
+    -------
+    labels : ndarray of int, shape (n_samples,)
+    model : CustomerSegmenter
+
+    Examples
+    --------
+    >>> labels, model = segment_customers([[1.0], [1.5], [2.0], [90.0], [95.0]], n_clusters=2)
+    >>> labels.tolist(), model.n_clusters_
+    ([0, 0, 0, 1, 1], 2)
+    """
+    model = CustomerSegmenter(**params).fit(X)
+    return model.labels_, model

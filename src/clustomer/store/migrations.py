@@ -1,0 +1,185 @@
+"""Ordered, registered schema steps for the workspace file.
+
+Each step is a function decorated with :func:`migration`; the versions applied are
+recorded in ``schema_migrations``. Add a new step at the end with the next number —
+never edit a step that has shipped.
+
+Examples
+--------
+>>> import duckdb
+>>> con = duckdb.connect()
+>>> apply_migrations(con) == list(range(1, LATEST_VERSION + 1))
+True
+>>> apply_migrations(con)
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+
+from clustomer.errors import WorkspaceError
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[duckdb.DuckDBPyConnection], None]
+
+
+MIGRATIONS: list[Migration] = []
+
+
+def migration(
+    version: int, description: str
+) -> Callable[[Callable[[duckdb.DuckDBPyConnection], None]], Callable[[duckdb.DuckDBPyConnection], None]]:
+    """Register a schema step; versions must be consecutive from 1."""
+
+    def register(
+        fn: Callable[[duckdb.DuckDBPyConnection], None],
+    ) -> Callable[[duckdb.DuckDBPyConnection], None]:
+        expected = len(MIGRATIONS) + 1
+        if version != expected:
+            raise RuntimeError(f"migration {version} registered out of order (expected {expected})")
+        MIGRATIONS.append(Migration(version, description, fn))
+        return fn
+
+    return register
+
+
+@migration(1, "imports, order lines, customers, runs and assignments")
+def _initial(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE SEQUENCE import_id_seq START 1;
+        CREATE TABLE imports (
+            import_id      INTEGER PRIMARY KEY,
+            file_name      VARCHAR NOT NULL,
+            content_hash   VARCHAR NOT NULL UNIQUE,
+            layout         VARCHAR NOT NULL,
+            mapping        JSON,
+            currency       VARCHAR,
+            as_of          TIMESTAMP NOT NULL,
+            rows_read      BIGINT NOT NULL,
+            rows_kept      BIGINT NOT NULL,
+            customers      BIGINT NOT NULL,
+            orders         BIGINT NOT NULL,
+            revenue        DOUBLE NOT NULL,
+            revenue_kept   DOUBLE NOT NULL,
+            cancellation_lines BIGINT NOT NULL,
+            extra_lines    BIGINT NOT NULL,
+            imported_at    TIMESTAMPTZ NOT NULL,
+            seconds        DOUBLE
+        );
+        CREATE TABLE import_drops (
+            import_id  INTEGER NOT NULL,
+            reason     VARCHAR NOT NULL,
+            rows       BIGINT NOT NULL,
+            revenue    DOUBLE,
+            PRIMARY KEY (import_id, reason)
+        );
+        CREATE TABLE import_rejects (
+            import_id    INTEGER NOT NULL,
+            line         BIGINT,
+            column_name  VARCHAR,
+            value        VARCHAR,
+            message      VARCHAR
+        );
+        CREATE TABLE order_lines (
+            customer_key  VARCHAR NOT NULL,
+            order_id      VARCHAR NOT NULL,
+            ts            TIMESTAMP NOT NULL,
+            product_id    VARCHAR,
+            product_name  VARCHAR,
+            quantity      DOUBLE,
+            unit_price    DOUBLE,
+            revenue       DOUBLE NOT NULL,
+            currency      VARCHAR,
+            is_return     BOOLEAN NOT NULL,
+            import_id     INTEGER NOT NULL
+        );
+        CREATE TABLE customers (
+            customer_key       VARCHAR PRIMARY KEY,
+            country            VARCHAR,
+            marketing_consent  BOOLEAN,
+            attributes         JSON,
+            first_import_id    INTEGER,
+            updated_at         TIMESTAMPTZ
+        );
+        CREATE SEQUENCE run_id_seq START 1;
+        CREATE TABLE runs (
+            run_id       INTEGER PRIMARY KEY,
+            created_at   TIMESTAMPTZ NOT NULL,
+            method       VARCHAR NOT NULL,
+            as_of        TIMESTAMP NOT NULL,
+            k            INTEGER NOT NULL,
+            n_customers  BIGINT NOT NULL,
+            config       JSON,
+            metrics      JSON,
+            curves       JSON,
+            reason       VARCHAR,
+            profiles     JSON
+        );
+        CREATE TABLE assignments (
+            run_id        INTEGER NOT NULL,
+            customer_key  VARCHAR NOT NULL,
+            segment_id    INTEGER NOT NULL,
+            segment_name  VARCHAR NOT NULL,
+            rfm_segment   VARCHAR
+        );
+        """
+    )
+
+
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """The schema version of an open workspace (0 for a new, empty file)."""
+    found = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_name = 'schema_migrations' AND table_catalog = current_database()"
+    ).fetchall()[0][0]
+    if not found:
+        return 0
+    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0])
+
+
+def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Bring the schema up to :data:`LATEST_VERSION`; return the versions applied.
+
+    Raises
+    ------
+    WorkspaceError
+        If the file was written by a newer clustomer (its version is above ours).
+    """
+    version = current_version(con)
+    if version > LATEST_VERSION:
+        raise WorkspaceError(
+            f"this workspace has schema version {version}, newer than this clustomer "
+            f"understands ({LATEST_VERSION}); upgrade clustomer to open it"
+        )
+    applied: list[int] = []
+    for step in MIGRATIONS[version:]:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if step.version == 1:
+                con.execute(
+                    "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, "
+                    "description VARCHAR, applied_at TIMESTAMPTZ DEFAULT current_timestamp)"
+                )
+            step.apply(con)
+            con.execute(
+                "INSERT INTO schema_migrations (version, description) VALUES (?, ?)",
+                [step.version, step.description],
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(step.version)
+    return applied

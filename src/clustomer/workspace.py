@@ -1,0 +1,248 @@
+"""The Python API: one object over one workspace file.
+
+:class:`Workspace` composes the stages — ``ingest`` writes order lines into the store,
+``features`` reads them back per customer, ``segment`` clusters them, and the run is
+stored. It holds no logic of its own beyond that wiring; the CLI and (later) the web app
+call it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from clustomer.errors import ClustomerError
+from clustomer.features import customer_features, default_as_of
+from clustomer.ingest import import_file
+from clustomer.progress import Progress, Timings
+from clustomer.segment.result import FEATURE_COLUMNS, SegmentationResult
+from clustomer.segment.run import run_segmentation
+from clustomer.store import Store
+from clustomer.store.imports import ImportSummary, list_imports, load_summary
+from clustomer.store.runs import list_runs, load_assignments, save_run
+
+DEFAULT_WORKSPACE = "clustomer.duckdb"
+
+
+@dataclass
+class SegmentRun:
+    """One stored segmentation run with everything needed to write its outputs."""
+
+    run_id: int
+    as_of: datetime
+    result: SegmentationResult
+    features: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def k(self) -> int:
+        return self.result.k_selection.chosen_k
+
+    def table(self) -> pd.DataFrame:
+        """One row per customer: key, segment id and name, RFM segment, then the features.
+
+        This is what ``segments.csv`` holds.
+        """
+        cols = ["customer_key", *FEATURE_COLUMNS, "country"]
+        merged = self.result.assignments.merge(
+            self.features[cols], on="customer_key", how="left", validate="one_to_one"
+        )
+        return merged.sort_values(["segment_id", "customer_key"], kind="stable").reset_index(
+            drop=True
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Plain data for ``--json`` and logs: k, why, and each segment's size and shares."""
+        prof = self.result.profiles
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.date().isoformat(),
+            "customers": int(len(self.result.assignments)),
+            "k": self.k,
+            "k_reason": self.result.k_selection.reason,
+            "segments": [
+                {
+                    "id": int(r.segment_id),
+                    "name": str(r.name),
+                    "description": str(r.description),
+                    "size": int(r.size),
+                    "share_customers": round(float(r.share_customers), 4),
+                    "share_revenue": round(float(r.share_revenue), 4),
+                }
+                for r in prof.itertuples(index=False)
+            ],
+            "rfm_segments": {
+                str(r.rfm_segment): int(r.customers)
+                for r in self.result.rfm_counts.itertuples(index=False)
+            },
+        }
+
+
+class Workspace:
+    """A clustomer workspace: one DuckDB file with imports, order lines, customers, runs.
+
+    Parameters
+    ----------
+    path : str or Path
+        The workspace file (created if missing); ``":memory:"`` for a throw-away one.
+    memory_limit : str, optional
+        Cap DuckDB's memory, e.g. ``"1GB"``; bigger work spills to a temporary folder.
+    threads : int, optional
+        DuckDB worker threads (default: every core).
+
+    Examples
+    --------
+    >>> import clustomer
+    >>> with clustomer.Workspace(":memory:") as ws:
+    ...     summary = ws.import_file(clustomer.sample_path())
+    ...     print(summary.rows_read, summary.customers)
+    541909 4372
+    """
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_WORKSPACE,
+        *,
+        memory_limit: str | None = None,
+        threads: int | None = None,
+    ) -> None:
+        self.store = Store(path, memory_limit=memory_limit, threads=threads)
+
+    @property
+    def path(self) -> str:
+        return self.store.path
+
+    # -- collect and clean ------------------------------------------------------------
+    def import_file(
+        self,
+        path: str | Path,
+        layout: str | None = None,
+        mapping: Mapping[str, str] | None = None,
+        *,
+        currency: str | None = None,
+        as_of: datetime | None = None,
+        date_format: str | None = None,
+    ) -> ImportSummary:
+        """Import an export (CSV, Parquet or .xlsx): atomic, idempotent, every row counted.
+
+        See :func:`clustomer.ingest.import_file`.
+        """
+        return import_file(
+            self.store,
+            path,
+            layout=layout,
+            mapping=mapping,
+            currency=currency,
+            as_of=as_of,
+            date_format=date_format,
+        )
+
+    def imports(self) -> list[ImportSummary]:
+        """The account of every import, oldest first."""
+        return [load_summary(self.store, i) for i in list_imports(self.store)]
+
+    def quality(self, import_id: int | None = None) -> ImportSummary:
+        """The account of one import (the latest by default)."""
+        ids = list_imports(self.store)
+        if not ids:
+            raise ClustomerError("nothing has been imported into this workspace yet")
+        return load_summary(self.store, ids[-1] if import_id is None else import_id)
+
+    def order_lines(self) -> pd.DataFrame:
+        """Every stored order line."""
+        return self.store.df("SELECT * FROM order_lines ORDER BY import_id, customer_key, ts")
+
+    def customers(self) -> pd.DataFrame:
+        """The customers table (key, country, marketing consent, attributes)."""
+        return self.store.df("SELECT * FROM customers ORDER BY customer_key")
+
+    # -- features and model ------------------------------------------------------------
+    def features(self, as_of: datetime | None = None) -> pd.DataFrame:
+        """Per-customer features as of a date (default: the day after the last order)."""
+        return customer_features(self.store, as_of)
+
+    def segment(
+        self,
+        *,
+        k: int | None = None,
+        as_of: datetime | None = None,
+        sample_size: int = 10_000,
+        random_state: int = 0,
+        progress: Progress | None = None,
+    ) -> SegmentRun:
+        """Build features, segment the customers, and store the run.
+
+        Parameters
+        ----------
+        k : int, optional
+            Force the number of segments; by default it is chosen over 2..10.
+        as_of : datetime, optional
+            Features as of this date (default: the day after the last order).
+        sample_size : int
+            Customers sampled to choose k (silhouette grows with n²).
+        random_state : int
+            Seed: the same seed on the same data gives the same segments.
+        """
+        timings = Timings(progress)
+        cutoff = as_of or default_as_of(self.store)
+        with timings.stage("features"):
+            feats = customer_features(self.store, cutoff)
+        with timings.stage("segment"):
+            result = run_segmentation(
+                feats, n_clusters=k, sample_size=sample_size, random_state=random_state
+            )
+        with timings.stage("store"):
+            config = {"k": k, "sample_size": sample_size, "random_state": random_state}
+            run_id = save_run(
+                self.store,
+                method="kmeans",
+                as_of=cutoff,
+                k=result.k_selection.chosen_k,
+                config=config,
+                metrics={"explained_variance": result.explained_variance},
+                curves=result.k_selection.to_dict(),
+                reason=result.k_selection.reason,
+                profiles=result.profiles,
+                assignments=result.assignments,
+            )
+        return SegmentRun(run_id, cutoff, result, feats, dict(timings.seconds))
+
+    def runs(self) -> pd.DataFrame:
+        """Every segmentation run, newest first."""
+        return list_runs(self.store)
+
+    def run_details(self, run_id: int) -> dict[str, Any]:
+        """Config, metrics and k-selection curves of one run, as plain data."""
+        row = self.store.rows(
+            "SELECT config, metrics, curves, profiles FROM runs WHERE run_id = ?", [run_id]
+        )
+        if not row:
+            raise ClustomerError(f"there is no run {run_id} in this workspace")
+        config, metrics, curves, profiles = (json.loads(v) if v else None for v in row[0])
+        return {"config": config, "metrics": metrics, "curves": curves, "profiles": profiles}
+
+    def assignments(self, run_id: int | None = None) -> pd.DataFrame:
+        """Each customer's segment in a run (the latest by default)."""
+        return load_assignments(self.store, run_id)
+
+    # -- lifetime ----------------------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

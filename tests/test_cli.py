@@ -1,0 +1,122 @@
+"""The command line, through Typer's CliRunner (and one real process for the lock)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from clustomer.cli import app
+
+runner = CliRunner()
+
+
+def test_import_json(tmp_path: Path, data_dir: Path) -> None:
+    ws = tmp_path / "w.duckdb"
+    result = runner.invoke(app, ["import", str(data_dir / "shopify_orders.csv"), "-w", str(ws), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert {"rows_read", "rows_kept", "rows_dropped", "customers", "orders", "revenue"} <= set(data)
+    assert data["rows_read"] == 7 and data["rows_dropped"] == {"voided order": 1}
+    again = runner.invoke(app, ["import", str(data_dir / "shopify_orders.csv"), "-w", str(ws)])
+    assert again.exit_code == 0 and "already imported" in again.stdout
+
+
+def test_import_table_and_quality(tmp_path: Path, data_dir: Path) -> None:
+    ws = tmp_path / "w.duckdb"
+    result = runner.invoke(app, ["import", str(data_dir / "generic_orders.csv"), "-w", str(ws)])
+    assert result.exit_code == 0, result.output
+    assert "read = kept + dropped" in result.stdout
+    q = runner.invoke(app, ["quality", "-w", str(ws), "--json"])
+    assert q.exit_code == 0
+    assert json.loads(q.stdout)["rows_kept"] == 6
+
+
+def test_bad_file_exit_code_and_message(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("foo,bar\n1,2\n")
+    result = runner.invoke(app, ["import", str(bad), "-w", str(tmp_path / "w.duckdb")])
+    assert result.exit_code == 2
+    assert "bad.csv" in result.stderr and "--map" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_map_option_is_parsed(tmp_path: Path) -> None:
+    f = tmp_path / "mine.csv"
+    f.write_text("Client,Ref,When,Total\nx,o1,2024-01-01,10\n")
+    args = ["import", str(f), "-w", str(tmp_path / "w.duckdb"), "--layout", "generic", "--json"]
+    for m in ("customer_id=Client", "order_id=Ref", "order_date=When", "amount=Total"):
+        args += ["--map", m]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows_kept"] == 1
+    broken = runner.invoke(app, ["import", str(f), "--map", "nonsense"])
+    assert broken.exit_code == 2 and "FIELD=COLUMN" in broken.stderr
+
+
+def test_segment_json_and_outputs(tmp_path: Path, small_orders: Path) -> None:
+    out = tmp_path / "out"
+    args = ["segment", str(small_orders), "-w", str(tmp_path / "w.duckdb"), "--out", str(out), "--json"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert 2 <= data["k"] <= 10 and len(data["segments"]) == data["k"]
+    assert sum(s["size"] for s in data["segments"]) == 300
+    assert data["import"]["rows_read"] > 1000
+    assert set(data["timings"]) >= {"import", "features", "segment", "report"}
+    header = (out / "segments.csv").read_text().splitlines()[0]
+    assert re.sub('"', "", header).startswith("customer_key,segment_id,segment_name,rfm_segment,recency_days")
+    html = (out / "report.html").read_text()
+    assert "C0001" not in html  # no customer keys in the report
+    runs = runner.invoke(app, ["runs", "-w", str(tmp_path / "w.duckdb"), "--json"])
+    assert runs.exit_code == 0 and json.loads(runs.stdout)[0]["k"] == data["k"]
+
+
+def test_segment_forced_k_table(tmp_path: Path, small_orders: Path) -> None:
+    ws = tmp_path / "w.duckdb"
+    result = runner.invoke(
+        app, ["segment", str(small_orders), "-w", str(ws), "--out", str(tmp_path), "--k", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "300 customers in 3 segments" in result.stdout
+    assert "--k" in result.stdout  # the reason says k was forced
+
+
+def test_segment_empty_workspace_is_a_clear_error(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["segment", "-w", str(tmp_path / "w.duckdb"), "--out", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "no orders yet" in result.stderr
+
+
+def test_layouts_lists_every_layout() -> None:
+    result = runner.invoke(app, ["layouts", "--json"])
+    assert result.exit_code == 0
+    assert set(json.loads(result.stdout)) == {"online_retail", "online_retail_ii", "shopify_orders", "generic"}
+
+
+def test_locked_workspace_message(tmp_path: Path, data_dir: Path) -> None:
+    ws = tmp_path / "w.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         f"import duckdb, sys, time; c = duckdb.connect({str(ws)!r}); print('ready', flush=True); "
+         "sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        result = runner.invoke(app, ["import", str(data_dir / "generic_orders.csv"), "-w", str(ws)])
+        assert result.exit_code == 3
+        assert "in use by another" in result.stderr
+    finally:
+        holder.communicate("", timeout=30)
+
+
+@pytest.mark.parametrize("command", sorted(c.name or "" for c in app.registered_commands))
+def test_every_command_is_documented(command: str) -> None:
+    docs = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
+    assert f"## clustomer {command}" in docs

@@ -1,0 +1,220 @@
+"""Import: layouts, row accounting, and bad input that must fail cleanly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from clustomer import InputError, LayoutError, Workspace
+
+HEADER = "customer_id,order_id,order_date,product_id,quantity,unit_price,currency\n"
+
+
+@pytest.mark.slow
+def test_online_retail_sample_reference_counts(sample_ws: Workspace) -> None:
+    # Facts from shared/data/README.md (UCI Online Retail as shipped in CRAN onlineretail 0.1.2)
+    s = sample_ws.quality()
+    assert s.layout == "online_retail"
+    assert s.rows_read == 541_909
+    assert s.rows_dropped["missing customer"] == 135_080
+    assert s.cancellation_lines == 9_288
+    assert s.customers == 4_372
+    assert s.revenue == pytest.approx(9_747_747.93, abs=0.005)
+    assert s.rows_read == s.rows_kept + sum(s.rows_dropped.values())
+    assert s.revenue == pytest.approx(s.revenue_kept + sum(s.revenue_dropped.values()), abs=0.01)
+    feats = sample_ws.features()
+    assert int((feats["frequency"] > 0).sum()) == 4_338
+    # README: quantity > 0, price > 0, known customer, no exact duplicates -> 392,692 lines
+    bought = sample_ws.store.scalar("SELECT count(*) FROM order_lines WHERE NOT is_return")
+    assert bought == 392_692
+
+
+def test_generic_import_accounts_for_every_row(ws: Workspace, data_dir: Path) -> None:
+    s = ws.import_file(data_dir / "generic_orders.csv")
+    assert s.layout == "generic"
+    assert (s.rows_read, s.rows_kept, s.rows_dropped) == (6, 6, {})
+    assert (s.customers, s.orders, s.currency) == (3, 5, "EUR")
+    assert s.revenue_kept == pytest.approx(62.5)
+    lines = ws.order_lines()
+    assert lines["is_return"].sum() == 1
+    assert lines.loc[lines["is_return"], "revenue"].item() == pytest.approx(-10.0)
+
+
+def test_shopify_orders(ws: Workspace, data_dir: Path) -> None:
+    s = ws.import_file(data_dir / "shopify_orders.csv")
+    assert s.layout == "shopify_orders"
+    assert s.rows_read == 7 and s.rows_kept == 6
+    assert s.rows_dropped == {"voided order": 1}
+    assert s.extra_lines == 2  # one refund line for #1002 and one for #1003
+    feats = ws.features().set_index("customer_key")
+    # 'Anna@Example.com ' and 'anna@example.com' are one customer
+    assert "anna@example.com" in feats.index
+    assert not any("Anna" in k for k in feats.index)
+    anna = feats.loc["anna@example.com"]
+    # two multi-line orders count as 2 purchases, not 4 lines; #1002's 20.00 refund is netted
+    assert anna["frequency"] == 2
+    assert anna["monetary"] == pytest.approx(2 * 15 + 20 + 20 + 2 * 10 - 20)
+    bob = feats.loc["bob@example.org"]  # fully refunded: no purchase, net zero
+    assert bob["frequency"] == 0 and bob["monetary"] == pytest.approx(0.0)
+    lines = ws.order_lines()
+    # timestamps converted to UTC, continuation rows take the order's date
+    first = lines[lines["order_id"] == "#1001"]["ts"].unique()
+    assert list(first) == [datetime(2024, 5, 1, 14, 0)]
+    consent = ws.customers().set_index("customer_key")["marketing_consent"]
+    assert bool(consent["anna@example.com"]) is True
+    assert bool(consent["bob@example.org"]) is False
+
+
+def test_same_file_twice_adds_nothing(ws: Workspace, data_dir: Path) -> None:
+    first = ws.import_file(data_dir / "generic_orders.csv")
+    before = len(ws.order_lines())
+    again = ws.import_file(data_dir / "generic_orders.csv")
+    assert again.already_imported and again.import_id == first.import_id
+    assert len(ws.order_lines()) == before
+    assert len(ws.imports()) == 1
+
+
+def test_bom_and_crlf(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = HEADER.replace("\n", "\r\n") + "a,1,2024-01-01 10:00:00,p,1,2.5,GBP\r\n"
+    s = ws.import_file(write_file("bom.csv", b"\xef\xbb\xbf" + text.encode()))
+    assert (s.rows_read, s.rows_kept) == (1, 1)
+    assert ws.order_lines()["customer_key"].tolist() == ["a"]
+
+
+def test_semicolon_and_decimal_comma(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = HEADER.replace(",", ";") + "a;1;2024-01-01 10:00:00;p;2;29,98;EUR\n"
+    s = ws.import_file(write_file("semi.csv", text))
+    assert s.rows_kept == 1
+    assert ws.order_lines()["unit_price"].tolist() == [pytest.approx(29.98)]
+    assert s.revenue_kept == pytest.approx(59.96)
+
+
+def test_latin1_with_pound_sign(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = "customer_id,order_id,order_date,product_name,amount\na,1,2024-01-01,£5 voucher,5\n"
+    s = ws.import_file(write_file("latin.csv", text, encoding="latin-1"))
+    assert s.rows_kept == 1
+    assert ws.order_lines()["product_name"].tolist() == ["£5 voucher"]
+
+
+def test_unparseable_value_is_dropped_with_line_and_column(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = HEADER + "a,1,2024-01-01,p,1,2.5,GBP\nb,2,2024-01-02,p,1,abc,GBP\n"
+    s = ws.import_file(write_file("bad.csv", text))
+    assert s.rows_dropped == {"unparseable value": 1}
+    assert s.rejects[0]["line"] == 3
+    assert s.rejects[0]["column"] == "unit_price"
+
+
+def test_duplicates_and_drop_reasons(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    rows = [
+        "a,1,2024-01-01,p,1,2.5,GBP",
+        "a,1,2024-01-01,p,1,2.5,GBP",  # exact duplicate
+        ",2,2024-01-01,p,1,2.5,GBP",  # missing customer
+        "b,3,2024-01-01,p,1,0,GBP",  # non-positive price
+        "c,4,2099-01-01,p,1,3,GBP",  # after the as-of date
+    ]
+    s = ws.import_file(write_file("mixed.csv", HEADER + "\n".join(rows) + "\n"))
+    assert s.rows_read == 5 and s.rows_kept == 1
+    assert s.rows_dropped == {
+        "missing customer": 1,
+        "non-positive price": 1,
+        "date after as-of date": 1,
+        "duplicate line": 1,
+    }
+
+
+def test_customer_id_as_float_is_normalised(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = (
+        "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+        "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom\n"
+        "C536379,D,Discount,-1,12/1/2010 9:41,27.5,17850.0,United Kingdom\n"
+    )
+    s = ws.import_file(write_file("retail.csv", text))
+    assert s.layout == "online_retail" and s.cancellation_lines == 1
+    lines = ws.order_lines()
+    assert set(lines["customer_key"]) == {"17850"}
+    assert lines["ts"].min() == datetime(2010, 12, 1, 8, 26)
+    assert lines["is_return"].tolist().count(True) == 1
+
+
+def test_excel_import(ws: Workspace, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    sheet = wb.active
+    assert sheet is not None
+    sheet.append(["customer_id", "order_id", "order_date", "amount"])
+    sheet.append(["a", "1", datetime(2024, 1, 1, 10), 12.5])
+    sheet.append(["b", "2", datetime(2024, 1, 2, 10), "oops"])
+    path = tmp_path / "orders.xlsx"
+    wb.save(path)
+    s = ws.import_file(path)
+    assert (s.rows_read, s.rows_kept) == (2, 1)
+    assert s.rejects[0]["line"] == 3 and s.rejects[0]["column"] == "amount"
+
+
+def test_mapping_by_name(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = "Total,When,Client,Ref,extra\n10,2024-01-01,x,o1,zzz\n"
+    s = ws.import_file(
+        write_file("mine.csv", text),
+        layout="generic",
+        mapping={"customer_id": "Client", "order_id": "Ref", "order_date": "When", "amount": "Total"},
+    )
+    assert s.rows_kept == 1 and s.mapping["customer_id"] == "Client"
+
+
+def test_two_currencies_needs_a_choice(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = HEADER + "a,1,2024-01-01,p,1,2,EUR\nb,2,2024-01-01,p,1,3,USD\n"
+    path = write_file("fx.csv", text)
+    with pytest.raises(InputError, match="mixes currencies.*--currency"):
+        ws.import_file(path)
+    assert ws.imports() == []
+    s = ws.import_file(path, currency="usd")
+    assert s.rows_dropped == {"other currency": 1} and s.currency == "USD"
+
+
+BAD_INPUTS = {
+    "empty": (b"", "empty"),
+    "header_only": (HEADER.encode(), "no data rows"),
+    "unknown_layout": (b"foo,bar\n1,2\n", "closest is .*--map"),
+    "unterminated_quote": (
+        (HEADER + 'a,1,2024-01-01,"p,1,2,GBP\nb,2,2024-01-01,p,1,2,GBP\n').encode(),
+        "line 2.*unterminated quote",
+    ),
+    "two_currencies": ((HEADER + "a,1,2024-01-01,p,1,2,EUR\nb,2,2024-01-01,p,1,3,USD\n").encode(),
+                       "mixes currencies"),
+    "all_future": ((HEADER + "a,1,2999-01-01,p,1,2,EUR\n").encode(), "none of the 1 row can be kept"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_leaves_workspace_byte_for_byte(
+    case: str, disk_ws: Path, write_file: Callable[..., Path], digest: Callable[[Path], str]
+) -> None:
+    content, message = BAD_INPUTS[case]
+    before = digest(disk_ws)
+    path = write_file(f"{case}.csv", content)
+    with Workspace(disk_ws) as w, pytest.raises(InputError, match=message) as info:
+        w.import_file(path)
+    assert info.value.file == path.name
+    assert digest(disk_ws) == before
+    assert not disk_ws.with_name(disk_ws.name + ".wal").exists()
+
+
+def test_unknown_layout_names_closest_and_missing(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,Price,CustomerID\n"
+    with pytest.raises(LayoutError) as info:
+        ws.import_file(write_file("almost.csv", text + "1,a,b,1,2024-01-01,2,3\n"))
+    msg = str(info.value)
+    assert "online_retail" in msg and "UnitPrice" in msg and "--map" in msg
+
+
+def test_error_message_names_the_line(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = HEADER + "a,1,2024-01-01,p,1,2,GBP\nb,2,2024-01-01,p,1,2,GBP\nc,3,\"2024,p,1,2,GBP\n"
+    with pytest.raises(InputError) as info:
+        ws.import_file(write_file("q.csv", text))
+    assert info.value.line == 4
