@@ -76,7 +76,11 @@ def small_orders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for c in range(300):
         kind = c % 3  # frequent big spenders, occasional, one-off lapsed
         n_orders = [int(rng.integers(8, 20)), int(rng.integers(2, 5)), 1][kind]
-        last_day = [int(rng.integers(330, 365)), int(rng.integers(150, 300)), int(rng.integers(0, 90))][kind]
+        last_day = [
+            int(rng.integers(330, 365)),
+            int(rng.integers(150, 300)),
+            int(rng.integers(0, 90)),
+        ][kind]
         for _ in range(n_orders):
             order += 1
             day = max(0, last_day - int(rng.integers(0, 300)))

@@ -18,7 +18,9 @@ runner = CliRunner()
 
 def test_import_json(tmp_path: Path, data_dir: Path) -> None:
     ws = tmp_path / "w.duckdb"
-    result = runner.invoke(app, ["import", str(data_dir / "shopify_orders.csv"), "-w", str(ws), "--json"])
+    result = runner.invoke(
+        app, ["import", str(data_dir / "shopify_orders.csv"), "-w", str(ws), "--json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"rows_read", "rows_kept", "rows_dropped", "customers", "orders", "revenue"} <= set(data)
@@ -61,7 +63,15 @@ def test_map_option_is_parsed(tmp_path: Path) -> None:
 
 def test_segment_json_and_outputs(tmp_path: Path, small_orders: Path) -> None:
     out = tmp_path / "out"
-    args = ["segment", str(small_orders), "-w", str(tmp_path / "w.duckdb"), "--out", str(out), "--json"]
+    args = [
+        "segment",
+        str(small_orders),
+        "-w",
+        str(tmp_path / "w.duckdb"),
+        "--out",
+        str(out),
+        "--json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
@@ -70,7 +80,9 @@ def test_segment_json_and_outputs(tmp_path: Path, small_orders: Path) -> None:
     assert data["import"]["rows_read"] > 1000
     assert set(data["timings"]) >= {"import", "features", "segment", "report"}
     header = (out / "segments.csv").read_text().splitlines()[0]
-    assert re.sub('"', "", header).startswith("customer_key,segment_id,segment_name,rfm_segment,recency_days")
+    assert re.sub('"', "", header).startswith(
+        "customer_key,segment_id,segment_name,rfm_segment,recency_days"
+    )
     html = (out / "report.html").read_text()
     assert "C0001" not in html  # no customer keys in the report
     runs = runner.invoke(app, ["runs", "-w", str(tmp_path / "w.duckdb"), "--json"])
@@ -88,7 +100,9 @@ def test_segment_forced_k_table(tmp_path: Path, small_orders: Path) -> None:
 
 
 def test_segment_empty_workspace_is_a_clear_error(tmp_path: Path) -> None:
-    result = runner.invoke(app, ["segment", "-w", str(tmp_path / "w.duckdb"), "--out", str(tmp_path)])
+    result = runner.invoke(
+        app, ["segment", "-w", str(tmp_path / "w.duckdb"), "--out", str(tmp_path)]
+    )
     assert result.exit_code == 1
     assert "no orders yet" in result.stderr
 
@@ -96,16 +110,26 @@ def test_segment_empty_workspace_is_a_clear_error(tmp_path: Path) -> None:
 def test_layouts_lists_every_layout() -> None:
     result = runner.invoke(app, ["layouts", "--json"])
     assert result.exit_code == 0
-    assert set(json.loads(result.stdout)) == {"online_retail", "online_retail_ii", "shopify_orders", "generic"}
+    assert set(json.loads(result.stdout)) == {
+        "online_retail",
+        "online_retail_ii",
+        "shopify_orders",
+        "generic",
+    }
 
 
 def test_locked_workspace_message(tmp_path: Path, data_dir: Path) -> None:
     ws = tmp_path / "w.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         f"import duckdb, sys, time; c = duckdb.connect({str(ws)!r}); print('ready', flush=True); "
-         "sys.stdin.read()"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, sys; c = duckdb.connect({str(ws)!r}); print('ready', flush=True); "
+            "sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"

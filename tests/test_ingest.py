@@ -162,7 +162,12 @@ def test_mapping_by_name(ws: Workspace, write_file: Callable[..., Path]) -> None
     s = ws.import_file(
         write_file("mine.csv", text),
         layout="generic",
-        mapping={"customer_id": "Client", "order_id": "Ref", "order_date": "When", "amount": "Total"},
+        mapping={
+            "customer_id": "Client",
+            "order_id": "Ref",
+            "order_date": "When",
+            "amount": "Total",
+        },
     )
     assert s.rows_kept == 1 and s.mapping["customer_id"] == "Client"
 
@@ -185,9 +190,14 @@ BAD_INPUTS = {
         (HEADER + 'a,1,2024-01-01,"p,1,2,GBP\nb,2,2024-01-01,p,1,2,GBP\n').encode(),
         "line 2.*unterminated quote",
     ),
-    "two_currencies": ((HEADER + "a,1,2024-01-01,p,1,2,EUR\nb,2,2024-01-01,p,1,3,USD\n").encode(),
-                       "mixes currencies"),
-    "all_future": ((HEADER + "a,1,2999-01-01,p,1,2,EUR\n").encode(), "none of the 1 row can be kept"),
+    "two_currencies": (
+        (HEADER + "a,1,2024-01-01,p,1,2,EUR\nb,2,2024-01-01,p,1,3,USD\n").encode(),
+        "mixes currencies",
+    ),
+    "all_future": (
+        (HEADER + "a,1,2999-01-01,p,1,2,EUR\n").encode(),
+        "none of the 1 row can be kept",
+    ),
 }
 
 
@@ -205,7 +215,9 @@ def test_bad_input_leaves_workspace_byte_for_byte(
     assert not disk_ws.with_name(disk_ws.name + ".wal").exists()
 
 
-def test_unknown_layout_names_closest_and_missing(ws: Workspace, write_file: Callable[..., Path]) -> None:
+def test_unknown_layout_names_closest_and_missing(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
     text = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,Price,CustomerID\n"
     with pytest.raises(LayoutError) as info:
         ws.import_file(write_file("almost.csv", text + "1,a,b,1,2024-01-01,2,3\n"))
@@ -214,7 +226,7 @@ def test_unknown_layout_names_closest_and_missing(ws: Workspace, write_file: Cal
 
 
 def test_error_message_names_the_line(ws: Workspace, write_file: Callable[..., Path]) -> None:
-    text = HEADER + "a,1,2024-01-01,p,1,2,GBP\nb,2,2024-01-01,p,1,2,GBP\nc,3,\"2024,p,1,2,GBP\n"
+    text = HEADER + 'a,1,2024-01-01,p,1,2,GBP\nb,2,2024-01-01,p,1,2,GBP\nc,3,"2024,p,1,2,GBP\n'
     with pytest.raises(InputError) as info:
         ws.import_file(write_file("q.csv", text))
     assert info.value.line == 4

@@ -49,7 +49,12 @@ def test_every_row_accounted_and_revenue_round_trips(rows: list[dict[str, object
             assert abs(stored["revenue"].sum() - s.revenue_kept) < 1e-6
             # what was stored is exactly the rows that deserved to be kept, once each
             expected = {
-                (str(r["customer_id"]).removesuffix(".0"), r["order_id"], r["quantity"], r["unit_price"])
+                (
+                    str(r["customer_id"]).removesuffix(".0"),
+                    r["order_id"],
+                    r["quantity"],
+                    r["unit_price"],
+                )
                 for r in rows
                 if r["customer_id"]
                 and r["unit_price"] not in ("0", "-1", "x")

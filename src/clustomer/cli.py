@@ -37,7 +37,9 @@ T = TypeVar("T")
 
 WorkspaceOpt = Annotated[
     Path,
-    typer.Option("--workspace", "-w", help="The workspace file (DuckDB).", envvar="CLUSTOMER_WORKSPACE"),
+    typer.Option(
+        "--workspace", "-w", help="The workspace file (DuckDB).", envvar="CLUSTOMER_WORKSPACE"
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON only.")]
 LayoutOpt = Annotated[
@@ -46,7 +48,9 @@ LayoutOpt = Annotated[
 ]
 MapOpt = Annotated[
     list[str] | None,
-    typer.Option("--map", help="FIELD=COLUMN: read a layout field from another column. Repeatable."),
+    typer.Option(
+        "--map", help="FIELD=COLUMN: read a layout field from another column. Repeatable."
+    ),
 ]
 CurrencyOpt = Annotated[
     str | None,
@@ -54,7 +58,10 @@ CurrencyOpt = Annotated[
 ]
 AsOfOpt = Annotated[
     datetime | None,
-    typer.Option("--as-of", help="Cut-off date; default: now for imports, the day after the last order for features."),
+    typer.Option(
+        "--as-of",
+        help="Cut-off date; default: now for imports, the day after the last order for features.",
+    ),
 ]
 DEFAULT_WS = Path("clustomer.duckdb")
 
@@ -158,8 +165,14 @@ def _print_segments(summary: dict[str, Any]) -> None:
         f"(as of {summary['as_of']})",
         title_justify="left",
     )
-    for col, just in (("id", "right"), ("segment", "left"), ("customers", "right"),
-                      ("% customers", "right"), ("% revenue", "right"), ("in words", "left")):
+    for col, just in (
+        ("id", "right"),
+        ("segment", "left"),
+        ("customers", "right"),
+        ("% customers", "right"),
+        ("% revenue", "right"),
+        ("in words", "left"),
+    ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
     for s in summary["segments"]:
         t.add_row(
@@ -186,7 +199,8 @@ def import_cmd(
     currency: CurrencyOpt = None,
     as_of: AsOfOpt = None,
     date_format: Annotated[
-        str | None, typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y.")
+        str | None,
+        typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y."),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -227,7 +241,9 @@ def import_cmd(
 
 @app.command()
 def quality(
-    import_id: Annotated[int | None, typer.Argument(help="Import id (default: the latest).")] = None,
+    import_id: Annotated[
+        int | None, typer.Argument(help="Import id (default: the latest).")
+    ] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
     json_: JsonOpt = False,
 ) -> None:
@@ -287,8 +303,10 @@ def _segment(
     if outcome.imported is not None:
         _print_import(outcome.imported)
     _print_segments(data)
-    out.print(f"Wrote [bold]{escape(str(outcome.csv_path))}[/] and "
-              f"[bold]{escape(str(outcome.report_path))}[/]")
+    out.print(
+        f"Wrote [bold]{escape(str(outcome.csv_path))}[/] and "
+        f"[bold]{escape(str(outcome.report_path))}[/]"
+    )
 
 
 KOpt = Annotated[
@@ -306,9 +324,7 @@ MemOpt = Annotated[
 
 @app.command()
 def segment(
-    file: Annotated[
-        Path | None, typer.Argument(help="Export to import first (optional).")
-    ] = None,
+    file: Annotated[Path | None, typer.Argument(help="Export to import first (optional).")] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
     out_dir: OutOpt = Path("out"),
     k: KOpt = None,
@@ -321,7 +337,7 @@ def segment(
     memory_limit: MemOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Segment the customers (importing FILE first, if given); write segments.csv and report.html."""
+    """Segment the customers (importing FILE first, if given); write the CSV and report."""
     _segment(
         file,
         workspace=workspace,
@@ -381,8 +397,14 @@ def runs(workspace: WorkspaceOpt = DEFAULT_WS, json_: JsonOpt = False) -> None:
     for col in ("run", "created", "as of", "k", "customers", "why this k"):
         t.add_column(col)
     for r in df.itertuples(index=False):
-        t.add_row(str(r.run_id), str(r.created_at)[:19], str(r.as_of)[:10], str(r.k),
-                  f"{r.n_customers:,}", str(r.reason))
+        t.add_row(
+            str(r.run_id),
+            str(r.created_at)[:19],
+            str(r.as_of)[:10],
+            str(r.k),
+            f"{r.n_customers:,}",
+            str(r.reason),
+        )
     out.print(t)
 
 
@@ -392,11 +414,19 @@ def layouts(json_: JsonOpt = False) -> None:
     from clustomer.ingest.layouts import LAYOUTS
 
     if json_:
-        typer.echo(json.dumps({
-            name: {"title": lay.title, "fields": {f.name: {"column": f.header, "required": f.required}
-                                                   for f in lay.fields}}
-            for name, lay in LAYOUTS.items()
-        }))
+        typer.echo(
+            json.dumps(
+                {
+                    name: {
+                        "title": lay.title,
+                        "fields": {
+                            f.name: {"column": f.header, "required": f.required} for f in lay.fields
+                        },
+                    }
+                    for name, lay in LAYOUTS.items()
+                }
+            )
+        )
         return
     for name, lay in LAYOUTS.items():
         req = ", ".join(f.header for f in lay.required)

@@ -69,18 +69,18 @@ class SegmentRun:
             "k_reason": self.result.k_selection.reason,
             "segments": [
                 {
-                    "id": int(r.segment_id),
-                    "name": str(r.name),
-                    "description": str(r.description),
-                    "size": int(r.size),
-                    "share_customers": round(float(r.share_customers), 4),
-                    "share_revenue": round(float(r.share_revenue), 4),
+                    "id": int(r["segment_id"]),
+                    "name": str(r["name"]),
+                    "description": str(r["description"]),
+                    "size": int(r["size"]),
+                    "share_customers": round(float(r["share_customers"]), 4),
+                    "share_revenue": round(float(r["share_revenue"]), 4),
                 }
-                for r in prof.itertuples(index=False)
+                for r in prof.to_dict("records")
             ],
             "rfm_segments": {
-                str(r.rfm_segment): int(r.customers)
-                for r in self.result.rfm_counts.itertuples(index=False)
+                str(r["rfm_segment"]): int(r["customers"])
+                for r in self.result.rfm_counts.to_dict("records")
             },
         }
 

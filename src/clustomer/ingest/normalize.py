@@ -90,13 +90,13 @@ def _generic(cols: set[str]) -> str:
             "(map yours with --map amount=COLUMN)"
         )
     revenue = (
-        "coalesce(quantity * unit_price, amount)" if has_qp and "amount" in cols
-        else "quantity * unit_price" if has_qp
+        "coalesce(quantity * unit_price, amount)"
+        if has_qp and "amount" in cols
+        else "quantity * unit_price"
+        if has_qp
         else "amount"
     )
-    consent = (
-        _CONSENT.format(c="marketing_consent") if "marketing_consent" in cols else "NULL"
-    )
+    consent = _CONSENT.format(c="marketing_consent") if "marketing_consent" in cols else "NULL"
     return f"""
         SELECT {_CUSTOMER_ID.format(c="customer_id")} AS customer_key,
                nullif(trim(CAST(order_id AS VARCHAR)), '') AS order_id,
@@ -238,7 +238,7 @@ def normalize(
             "UPDATE stage.norm SET currency = ? WHERE currency IS NULL", [default_currency]
         )
     store.execute(
-        f"""
+        """
         CREATE TABLE stage.lines AS
         SELECT *,
             CASE

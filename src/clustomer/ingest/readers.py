@@ -101,7 +101,9 @@ def read_file(
     elif suffix in (".xlsx", ".xlsm"):
         raw = _read_excel(store, path, layout, mapping, date_format)
     elif suffix == ".xls":
-        raise InputError("old .xls workbooks are not supported; save as .xlsx or CSV", file=path.name)
+        raise InputError(
+            "old .xls workbooks are not supported; save as .xlsx or CSV", file=path.name
+        )
     else:
         raw = _read_csv(store, path, layout, mapping, date_format)
     if raw.rows_read == 0:
@@ -207,8 +209,10 @@ _DECIMAL_COMMA = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$")
 
 def _uses_decimal_comma(values: list[str]) -> bool:
     vals = [v.strip() for v in values if v and v.strip()]
-    return bool(vals) and any(_DECIMAL_COMMA.match(v) for v in vals) and not any(
-        re.match(r"^-?\d+\.\d+$", v) for v in vals
+    return (
+        bool(vals)
+        and any(_DECIMAL_COMMA.match(v) for v in vals)
+        and not any(re.match(r"^-?\d+\.\d+$", v) for v in vals)
     )
 
 
@@ -237,7 +241,9 @@ def _read_csv(
 
     time_field = match.layout.time_field
     fmt = date_format or detect_date_format(sample(time_field))
-    numbers = [f.name for f in match.layout.fields if f.kind == "number" and f.name in match.columns]
+    numbers = [
+        f.name for f in match.layout.fields if f.kind == "number" and f.name in match.columns
+    ]
     decimal = (
         ","
         if dialect.delimiter != "," and any(_uses_decimal_comma(sample(n)) for n in numbers)
@@ -287,9 +293,7 @@ def _read_csv(
     )
     # report columns by their header in the file, not by field name
     for name, col in match.columns.items():
-        store.execute(
-            "UPDATE stage.rejects SET column_name = ? WHERE column_name = ?", [col, name]
-        )
+        store.execute("UPDATE stage.rejects SET column_name = ? WHERE column_name = ?", [col, name])
     rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
     rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
     return RawFile(path, "csv", match, rows, rejected, False, options)
@@ -388,7 +392,9 @@ def _read_excel(
         header_row = next(rows, None)
         if header_row is None or not any(v is not None for v in header_row):
             raise InputError("the first sheet is empty", file=path.name)
-        header = [str(v).strip() if v is not None else f"column{i + 1}" for i, v in enumerate(header_row)]
+        header = [
+            str(v).strip() if v is not None else f"column{i + 1}" for i, v in enumerate(header_row)
+        ]
         data: list[list[Any]] = [[] for _ in header]
         lines: list[int] = []
         for n, row in enumerate(rows, start=2):

@@ -56,6 +56,7 @@ Examples
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -165,9 +166,10 @@ def _axis_z(
     cols = [col for col, _ in NAMING_AXES]
     signs = np.array([sign for _, sign in NAMING_AXES])
     v = signed_log1p(data[cols].to_numpy(dtype=np.float64, na_value=np.nan))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mu = np.nanmean(v, axis=0) if len(v) else np.full(len(cols), np.nan)
-        sd = np.nanstd(v, axis=0) if len(v) else np.full(len(cols), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-missing column: z = 0
+        mu = np.nanmean(v, axis=0)
+        sd = np.nanstd(v, axis=0)
         med = pd.DataFrame(v).groupby(labels).median().reindex(segment_ids).to_numpy()
         z = signs * (med - mu) / sd
     z[:, ~(sd > 0)] = 0.0

@@ -10,7 +10,13 @@ Pipeline inside :meth:`CustomerSegmenter.fit`:
 4. one k-means on **all** customers, started from the sample's k-means++ centres for the
    chosen *k* (with ``n_init`` restarts on the sample). When the data is larger than the
    sample this final fit runs in float32, which halves the memory traffic;
-5. relabelling: segment 0 is the largest, ties broken by centre coordinates.
+5. relabelling: segment 0 is the largest, ties broken by centre coordinates. Labels
+   (and :meth:`CustomerSegmenter.predict`) are the nearest centre in float64, computed
+   row by row, so ``predict(X_train)`` always equals ``labels_``.
+
+k-means on fewer than ``SINGLE_THREAD_ROWS`` (20,000) rows runs on one OpenMP thread:
+the per-iteration work is too small to share, and on a busy 2-core machine a second
+thread turns milliseconds into seconds.
 
 Examples
 --------

@@ -36,7 +36,9 @@ MIGRATIONS: list[Migration] = []
 
 def migration(
     version: int, description: str
-) -> Callable[[Callable[[duckdb.DuckDBPyConnection], None]], Callable[[duckdb.DuckDBPyConnection], None]]:
+) -> Callable[
+    [Callable[[duckdb.DuckDBPyConnection], None]], Callable[[duckdb.DuckDBPyConnection], None]
+]:
     """Register a schema step; versions must be consecutive from 1."""
 
     def register(
@@ -146,7 +148,9 @@ def current_version(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchall()[0][0]
     if not found:
         return 0
-    return int(con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0])
+    return int(
+        con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()[0][0]
+    )
 
 
 def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[int]:
