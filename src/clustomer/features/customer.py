@@ -35,7 +35,7 @@ from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 
 FEATURE_SQL = """
-WITH lines AS (
+WITH lines AS NOT MATERIALIZED (
     SELECT * FROM order_lines WHERE ts < $as_of
 ),
 orders AS (

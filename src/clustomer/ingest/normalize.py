@@ -26,37 +26,26 @@ from datetime import datetime
 from typing import Any
 
 from clustomer.errors import InputError
-from clustomer.ingest.readers import RawFile
+from clustomer.ingest.readers import RawFile, before_scan, finish_scan
 from clustomer.store.db import Store
 from clustomer.store.imports import DROP_REASONS
 
 REASONS = DROP_REASONS
 
-# the columns every normaliser produces, in this order
-LINE_COLUMNS = (
-    "customer_key",
-    "order_id",
-    "ts",
-    "product_id",
-    "product_name",
-    "quantity",
-    "unit_price",
-    "revenue",
-    "currency",
-    "is_return",
-    "is_cancellation",
-    "country",
-    "marketing_consent",
-    "voided",
-    "_n",
+_CUSTOMER_ID = (
+    "CASE WHEN contains({c}, '.') THEN nullif(regexp_replace(trim({c}), '\\.0+$', ''), '') "
+    "ELSE nullif(trim({c}), '') END"
 )
-
-_CUSTOMER_ID = "nullif(regexp_replace(trim(CAST({c} AS VARCHAR)), '\\.0+$', ''), '')"
 _CONSENT = (
     "CASE WHEN lower(trim(CAST({c} AS VARCHAR))) IN ('yes','true','1','y','subscribed') "
     "THEN true WHEN lower(trim(CAST({c} AS VARCHAR))) IN ('no','false','0','n','unsubscribed') "
     "THEN false END"
 )
+
+# Each normaliser is a SELECT over ``raw`` (the typed rows, with the line hash ``_h``) that
+# yields one row per input row with these columns (Shopify adds ``refunded, refund_at``):
+# customer_key, order_id, ts, product_id, product_name, quantity, unit_price, revenue,
+# currency, is_return, is_cancellation, country, marketing_consent, voided, _h
 
 
 def _online_retail(cols: set[str]) -> str:
@@ -69,13 +58,13 @@ def _online_retail(cols: set[str]) -> str:
                quantity, unit_price,
                quantity * unit_price AS revenue,
                CAST(NULL AS VARCHAR) AS currency,
-               (upper(trim(invoice)) LIKE 'C%' OR quantity < 0) AS is_return,
-               upper(trim(invoice)) LIKE 'C%' AS is_cancellation,
+               (starts_with(upper(trim(invoice)), 'C') OR quantity < 0) AS is_return,
+               starts_with(upper(trim(invoice)), 'C') AS is_cancellation,
                nullif(trim(country), '') AS country,
                CAST(NULL AS BOOLEAN) AS marketing_consent,
                false AS voided,
-               _n
-        FROM stage.grouped
+               _h
+        FROM raw
     """
 
 
@@ -99,7 +88,7 @@ def _generic(cols: set[str]) -> str:
     consent = _CONSENT.format(c="marketing_consent") if "marketing_consent" in cols else "NULL"
     return f"""
         SELECT {_CUSTOMER_ID.format(c="customer_id")} AS customer_key,
-               nullif(trim(CAST(order_id AS VARCHAR)), '') AS order_id,
+               nullif(trim(order_id), '') AS order_id,
                order_date AS ts,
                nullif(trim({opt("product_id")}), '') AS product_id,
                nullif(trim({opt("product_name")}), '') AS product_name,
@@ -112,29 +101,17 @@ def _generic(cols: set[str]) -> str:
                nullif(trim({opt("country")}), '') AS country,
                CAST({consent} AS BOOLEAN) AS marketing_consent,
                false AS voided,
-               _n
-        FROM stage.grouped
+               _h
+        FROM raw
     """
 
 
 def _shopify(cols: set[str]) -> str:
-    def opt(name: str) -> str:
-        return f"g.{name}" if name in cols else "NULL"
+    def opt(name: str, prefix: str = "") -> str:
+        return f"{prefix}{name}" if name in cols else "NULL"
 
-    sku = f"coalesce(nullif(trim({opt('sku')}), ''), trim(g.product_name))"
+    sku = f"coalesce(nullif(trim({opt('sku', 'g.')}), ''), trim(g.product_name))"
     return f"""
-        WITH o AS (  -- order-level fields sit on the first row of each order only
-            SELECT order_name,
-                   max(nullif(lower(trim(email)), '')) AS email,
-                   max(nullif(lower(trim(financial_status)), '')) AS financial_status,
-                   max(upper(nullif(trim(currency), ''))) AS currency,
-                   min(created_at) AS created_at,
-                   max({"refunded_amount" if "refunded_amount" in cols else "NULL"}) AS refunded,
-                   max({"cancelled_at" if "cancelled_at" in cols else "NULL"}) AS cancelled_at,
-                   max({"accepts_marketing" if "accepts_marketing" in cols else "NULL"}) AS consent,
-                   max({"billing_country" if "billing_country" in cols else "NULL"}) AS country
-            FROM stage.grouped GROUP BY order_name
-        )
         SELECT o.email AS customer_key,
                nullif(trim(g.order_name), '') AS order_id,
                coalesce(g.created_at, o.created_at) AS ts,
@@ -148,8 +125,22 @@ def _shopify(cols: set[str]) -> str:
                nullif(trim(o.country), '') AS country,
                {_CONSENT.format(c="o.consent")} AS marketing_consent,
                coalesce(o.financial_status = 'voided', false) AS voided,
-               g._n
-        FROM stage.grouped g JOIN o USING (order_name)
+               g._h,
+               o.refunded,
+               o.refund_at
+        FROM raw g
+        JOIN (  -- order-level fields sit on the first row of each order only
+            SELECT order_name,
+                   max(nullif(lower(trim(email)), '')) AS email,
+                   max(nullif(lower(trim(financial_status)), '')) AS financial_status,
+                   max(upper(nullif(trim(currency), ''))) AS currency,
+                   min(created_at) AS created_at,
+                   max({opt("refunded_amount")}) AS refunded,
+                   max({opt("cancelled_at")}) AS refund_at,
+                   max({opt("accepts_marketing")}) AS consent,
+                   max({opt("billing_country")}) AS country
+            FROM raw GROUP BY order_name
+        ) o USING (order_name)
     """
 
 
@@ -157,29 +148,29 @@ def _shopify_refunds() -> str:
     """One negative line per refunded order (added lines, not input rows)."""
     return """
         SELECT customer_key, order_id,
-               coalesce(TRY_CAST(try_strptime(trim(CAST(max_cancelled AS VARCHAR)),
+               coalesce(TRY_CAST(try_strptime(trim(CAST(refund_at AS VARCHAR)),
                                   '%Y-%m-%d %H:%M:%S %z') AS TIMESTAMP), ts) AS ts,
                CAST(NULL AS VARCHAR) AS product_id, 'Refund' AS product_name,
                CAST(NULL AS DOUBLE) AS quantity, CAST(NULL AS DOUBLE) AS unit_price,
-               -refunded AS revenue, currency, true AS is_return, false AS is_cancellation,
-               country, marketing_consent, false AS voided, 1 AS _n
+               -refunded AS revenue, currency, true AS is_return
         FROM (
-            SELECT l.customer_key, l.order_id, min(l.ts) AS ts, any_value(l.currency) AS currency,
-                   any_value(l.country) AS country, any_value(l.marketing_consent)
-                       AS marketing_consent,
-                   any_value(o.refunded) AS refunded, any_value(o.cancelled_at) AS max_cancelled
-            FROM stage.lines l
-            JOIN (SELECT order_name, max(refunded_amount) AS refunded,
-                         max(cancelled_at) AS cancelled_at
-                  FROM stage.grouped GROUP BY order_name) o ON o.order_name = l.order_id
-            WHERE l.drop_reason IS NULL
-            GROUP BY l.customer_key, l.order_id
+            SELECT customer_key, order_id, min(ts) AS ts, any_value(currency) AS currency,
+                   any_value(refunded) AS refunded, any_value(refund_at) AS refund_at
+            FROM stage.lines
+            WHERE drop_reason IS NULL
+            GROUP BY customer_key, order_id
         )
         WHERE refunded > 0
     """
 
 
 NORMALIZERS = {"online_retail": _online_retail, "generic": _generic, "shopify_orders": _shopify}
+
+# the columns of a line that make two lines "the same line" (with the raw hash)
+_SAME_LINE = (
+    "_h, customer_key, order_id, ts, product_id, product_name, quantity, unit_price, "
+    "revenue, currency, country"
+)
 
 
 @dataclass
@@ -213,7 +204,11 @@ def normalize(
     as_of: datetime,
     currency: str | None = None,
 ) -> Accounting:
-    """Build ``stage.lines`` (with ``drop_reason``) from ``stage.raw``; return the accounting.
+    """Build ``stage.lines`` (with ``drop_reason``) from ``raw``; return the accounting.
+
+    The file is scanned once, straight into ``stage.lines``: normalised columns, a hash
+    of the whole raw line, and the first drop reason that applies. Exact duplicates are
+    then found among the kept lines by their hash (and confirmed on every column).
 
     Raises
     ------
@@ -222,44 +217,44 @@ def normalize(
     """
     layout = raw.layout
     name = raw.path.name
-    cols = set(raw.match.columns)
-    line_expr = "min(_line) AS _line, " if raw.has_line_numbers else ""
-    exclude = " EXCLUDE (_line)" if raw.has_line_numbers else ""
-    store.execute(
-        f"CREATE TABLE stage.grouped AS SELECT *{exclude}, {line_expr}count(*) AS _n "
-        "FROM stage.raw GROUP BY ALL"
-    )
-    store.execute("DROP TABLE stage.raw")
-    body = NORMALIZERS[layout.normalizer](cols)
-    default_currency = (currency or layout.default_currency or "").upper() or None
-    store.execute(f"CREATE TABLE stage.norm AS {body}")
-    if default_currency:
+    body = NORMALIZERS[layout.normalizer](set(raw.match.columns))
+    line_hash = "hash(" + ", ".join(f'"{c}"' for c in raw.columns) + ")"
+    chosen = currency.upper() if currency else None
+    default_currency = chosen or layout.default_currency
+    while True:
+        before_scan(store)
+        store.execute("DROP TABLE IF EXISTS stage.lines")
         store.execute(
-            "UPDATE stage.norm SET currency = ? WHERE currency IS NULL", [default_currency]
+            f"""
+            CREATE TABLE stage.lines AS
+            WITH raw AS (SELECT *, {line_hash} AS _h FROM {raw.source}),
+            norm AS ({body})
+            SELECT * REPLACE (coalesce(currency, ?) AS currency),
+                CASE
+                    WHEN customer_key IS NULL THEN 'missing customer'
+                    WHEN order_id IS NULL THEN 'missing order id'
+                    WHEN ts IS NULL THEN 'missing date'
+                    WHEN voided THEN 'voided order'
+                    WHEN unit_price <= 0 OR (unit_price IS NULL AND revenue = 0)
+                        THEN 'non-positive price'
+                    WHEN quantity = 0 THEN 'zero quantity'
+                    WHEN ? IS NOT NULL AND coalesce(currency, ?) IS DISTINCT FROM ?
+                        THEN 'other currency'
+                    WHEN ts > ? THEN 'date after as-of date'
+                END AS drop_reason
+            FROM norm
+            """,
+            [default_currency, chosen, default_currency, chosen, as_of],
         )
-    store.execute(
-        """
-        CREATE TABLE stage.lines AS
-        SELECT *,
-            CASE
-                WHEN customer_key IS NULL THEN 'missing customer'
-                WHEN order_id IS NULL THEN 'missing order id'
-                WHEN ts IS NULL THEN 'missing date'
-                WHEN voided THEN 'voided order'
-                WHEN unit_price <= 0 OR (unit_price IS NULL AND revenue = 0)
-                    THEN 'non-positive price'
-                WHEN quantity = 0 THEN 'zero quantity'
-                WHEN ? IS NOT NULL AND currency IS DISTINCT FROM ? THEN 'other currency'
-                WHEN ts > ? THEN 'date after as-of date'
-            END AS drop_reason
-        FROM stage.norm
-        """,
-        [currency.upper() if currency else None, currency.upper() if currency else None, as_of],
-    )
-    store.execute("DROP TABLE stage.norm")
+        rows = int(store.scalar("SELECT count(*) FROM stage.lines"))
+        if not finish_scan(store, raw, rows):
+            break
+    if raw.rows_read == 0:
+        raise InputError("the file has a header but no data rows", file=name)
+    _mark_duplicates(store)
     currencies = store.rows(
-        "SELECT currency, sum(_n) FROM stage.lines WHERE drop_reason IS NULL "
-        "GROUP BY currency ORDER BY 2 DESC"
+        "SELECT currency, count(*) FROM stage.lines WHERE drop_reason IS NULL "
+        "GROUP BY currency ORDER BY 2 DESC, 1"
     )
     if len(currencies) > 1:
         listed = ", ".join(f"{c or 'none'}: {_rows(n)}" for c, n in currencies)
@@ -271,39 +266,61 @@ def normalize(
     if layout.normalizer == "shopify_orders":
         store.execute(f"CREATE TABLE stage.extra AS {_shopify_refunds()}")
     else:
-        store.execute("CREATE TABLE stage.extra AS SELECT * FROM stage.lines LIMIT 0")
-        store.execute("ALTER TABLE stage.extra DROP COLUMN drop_reason")
+        store.execute(
+            "CREATE TABLE stage.extra AS SELECT customer_key, order_id, ts, product_id, "
+            "product_name, quantity, unit_price, revenue, currency, is_return "
+            "FROM stage.lines LIMIT 0"
+        )
     return _account(store, raw, currencies[0][0] if currencies else default_currency)
+
+
+def _mark_duplicates(store: Store) -> None:
+    """List in ``stage.dups`` every copy but the first of a line seen twice.
+
+    Candidates share the hash of the whole raw line; a copy is confirmed on every
+    normalised column too. (A side table, not an UPDATE: updating the big staging table
+    would slow every later scan of it.)
+    """
+    store.execute(
+        f"""
+        CREATE TABLE stage.dups AS
+        SELECT rid FROM (
+            SELECT rowid AS rid, revenue,
+                   row_number() OVER (PARTITION BY {_SAME_LINE} ORDER BY rowid) AS copy
+            FROM stage.lines
+            WHERE drop_reason IS NULL AND _h IN (
+                SELECT _h FROM stage.lines WHERE drop_reason IS NULL
+                GROUP BY _h HAVING count(*) > 1
+            )
+        )
+        WHERE copy > 1
+        """
+    )
 
 
 def _account(store: Store, raw: RawFile, currency: str | None) -> Accounting:
     name = raw.path.name
     by_reason = store.rows(
-        """
-        SELECT drop_reason, sum(_n), sum(revenue * _n) FROM stage.lines GROUP BY drop_reason
-        UNION ALL
-        SELECT 'duplicate line', sum(_n - 1), sum(revenue * (_n - 1))
-        FROM stage.lines WHERE drop_reason IS NULL AND _n > 1
-        """
+        "SELECT drop_reason, count(*), sum(revenue) FROM stage.lines GROUP BY drop_reason"
     )
     dropped: dict[str, int] = {}
     dropped_rev: dict[str, float] = {}
-    kept_groups = 0  # kept lines, duplicates included
-    revenue = 0.0  # everything the file states, whatever became of it
+    kept = 0
+    kept_revenue = 0.0
     for reason, n, rev in by_reason:
-        if not n:
-            continue
-        dropped_rev_value = float(rev or 0.0)
         if reason is None:
-            kept_groups = int(n)
-            revenue += dropped_rev_value
+            kept, kept_revenue = int(n), float(rev or 0.0)
         else:
             dropped[reason] = int(n)
-            dropped_rev[reason] = dropped_rev_value
-            if reason != "duplicate line":  # already inside the kept total above
-                revenue += dropped_rev_value
-    kept = kept_groups - dropped.get("duplicate line", 0)
-    kept_revenue = revenue - sum(dropped_rev.values())
+            dropped_rev[reason] = float(rev or 0.0)
+    dups, dups_rev = store.rows(
+        "SELECT count(*), coalesce(sum(revenue), 0) FROM stage.lines "
+        "WHERE rowid IN (SELECT rid FROM stage.dups)"
+    )[0]
+    if dups:
+        kept, kept_revenue = kept - int(dups), kept_revenue - float(dups_rev)
+        dropped["duplicate line"], dropped_rev["duplicate line"] = int(dups), float(dups_rev)
+    revenue = kept_revenue + sum(dropped_rev.values())  # all the file states, parsed
     for reason, n in store.rows(
         "SELECT reason, count(DISTINCT line) FROM stage.rejects GROUP BY reason"
     ):
@@ -314,7 +331,7 @@ def _account(store: Store, raw: RawFile, currency: str | None) -> Accounting:
         """
         SELECT count(DISTINCT customer_key),
                count(DISTINCT order_id) FILTER (WHERE drop_reason IS NULL),
-               coalesce(sum(_n) FILTER (WHERE is_cancellation), 0),
+               count(*) FILTER (WHERE is_cancellation),
                min(ts) FILTER (WHERE drop_reason IS NULL),
                max(ts) FILTER (WHERE drop_reason IS NULL)
         FROM stage.lines

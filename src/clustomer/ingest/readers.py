@@ -1,11 +1,15 @@
 """Read CSV, Parquet and Excel files into the in-memory ``stage`` catalog.
 
-The result of every reader is the same: a table ``stage.raw`` with one row per data row
-of the file, the layout's fields under their field names with their kinds' types
-(``DOUBLE``, ``TIMESTAMP``, ``VARCHAR``), and every other column kept as ``_c<i>`` so that
-exact duplicates can be recognised on the whole line. Values that do not parse are not
-guessed at: their rows go to ``stage.rejects`` with line, column and value, and the
-normaliser drops them as "unparseable value".
+The result of every reader is the same: a :class:`RawFile` whose ``source`` is SQL that
+yields one row per data row of the file, the layout's fields under their field names
+with their kinds' types (``DOUBLE``, ``TIMESTAMP``, ``VARCHAR``), and every other column
+kept as ``_c<i>`` so that exact duplicates can be recognised on the whole line.
+
+For CSV, ``source`` is a ``read_csv(...)`` call that the normaliser scans once, straight
+into its staging table (no copy of the raw file is ever held); :func:`finish_scan` then
+collects what DuckDB rejected. Parquet and Excel are cast into ``stage.raw`` first.
+Values that do not parse are not guessed at: their rows go to ``stage.rejects`` with
+line, column and value, and are dropped as "unparseable value".
 
 Nothing here writes to the workspace file.
 """
@@ -56,10 +60,16 @@ class RawFile:
     path: Path
     format: str
     match: Match
-    rows: int  # rows in stage.raw (parsed)
+    rows: int  # rows parsed (known once the source has been scanned)
     rejected_lines: int  # rows that could not be parsed (in stage.rejects)
     has_line_numbers: bool
     options: dict[str, Any] = field(default_factory=dict)
+    #: SQL to select the typed rows from (a ``read_csv(...)`` call, or ``stage.raw``)
+    source: str = "stage.raw"
+    #: the columns of ``source``, as named there (layout fields and ``_c<i>``)
+    columns: list[str] = field(default_factory=list)
+    csv_types: dict[str, str] = field(default_factory=dict)
+    csv_header: list[str] = field(default_factory=list)
 
     @property
     def layout(self) -> Layout:
@@ -106,8 +116,6 @@ def read_file(
         )
     else:
         raw = _read_csv(store, path, layout, mapping, date_format)
-    if raw.rows_read == 0:
-        raise InputError("the file has a header but no data rows", file=path.name)
     return raw
 
 
@@ -255,48 +263,107 @@ def _read_csv(
         "decimal_separator": decimal,
         "date_format": fmt,
     }
-    encoding = dialect.encoding
-    while True:
-        _csv_scan(store, path, columns, dialect.delimiter, decimal, fmt, encoding)
-        bad_encoding = store.scalar(
-            "SELECT count(*) FROM stage.csv_rejects WHERE error_type = 'INVALID ENCODING'"
-        )
-        if bad_encoding and encoding == "utf-8":
-            encoding = "latin-1"  # a byte past the sniffed part is not UTF-8: read as latin-1
-            options["encoding"] = encoding
-            continue
-        break
+    raw = RawFile(
+        path, "csv", match, 0, 0, False, options, columns=list(columns), csv_types=columns,
+        csv_header=dialect.header,
+    )
+    raw.source = _csv_source(raw)
+    return raw
+
+
+def _csv_source(raw: RawFile) -> str:
+    """The ``read_csv`` call that reads ``raw``'s file with fixed, explicit columns."""
+    o = raw.options
+    cols = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in raw.csv_types.items()) + "}"
+    opts = [
+        f"columns = {cols}",
+        "header = true",
+        "auto_detect = false",
+        f"delim = {_sql_str(o['delimiter'])}",
+        "quote = '\"'",
+        "escape = '\"'",
+        f"decimal_separator = {_sql_str(o['decimal_separator'])}",
+        f"encoding = {_sql_str(o['encoding'])}",
+        "store_rejects = true",
+        f"rejects_table = {_sql_str(REJECTS_TABLE)}",
+        f"rejects_scan = {_sql_str(REJECTS_SCAN)}",
+    ]
+    if o.get("date_format"):
+        opts.append(f"timestampformat = {_sql_str(o['date_format'])}")
+    return f"read_csv({_sql_str(str(raw.path))}, {', '.join(opts)})"
+
+
+REJECTS_TABLE = "clustomer_rejects"
+REJECTS_SCAN = "clustomer_scans"
+
+
+def before_scan(store: Store) -> None:
+    """Forget DuckDB's reject tables of an earlier scan."""
+    store.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
+    store.execute(f"DROP TABLE IF EXISTS {REJECTS_SCAN}")
+
+
+def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
+    """After ``raw.source`` was scanned: record rejects, count rows.
+
+    Returns True when the scan must be run again — a byte beyond the sniffed part of the
+    file was not UTF-8, so the file is re-read as latin-1.
+
+    Raises
+    ------
+    InputError
+        For a broken CSV structure, naming the line (and column).
+    """
+    if raw.format != "csv":
+        raw.rows = rows
+        return False
+    exists = store.scalar(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND temporary",
+        [REJECTS_TABLE],
+    )
+    rejects = f"(SELECT DISTINCT * EXCLUDE (scan_id) FROM {REJECTS_TABLE})" if exists else None
+    if rejects is None:
+        raw.rows = rows
+        return False
+    bad_encoding = store.scalar(
+        f"SELECT count(*) FROM {rejects} WHERE error_type = 'INVALID ENCODING'"
+    )
+    if bad_encoding and raw.options["encoding"] == "utf-8":
+        raw.options["encoding"] = "latin-1"
+        raw.source = _csv_source(raw)
+        return True
     fatal = store.rows(
-        "SELECT line, column_name, error_type, error_message FROM stage.csv_rejects "
+        f"SELECT line, column_name, error_type, error_message FROM {rejects} "
         "WHERE error_type IN ('UNQUOTED VALUE', 'LINE SIZE OVER MAXIMUM', 'INVALID ENCODING') "
         "ORDER BY line LIMIT 1"
     )
     if fatal:
         line, column, kind, message = fatal[0]
-        header = _header_of(column, columns, dialect.header)
+        header = _header_of(column, raw.csv_types, raw.csv_header)
         if kind == "UNQUOTED VALUE":
             message = (
                 "a quoted value is never closed (unterminated quote); fix the quotes on "
                 "this line — everything after it would be read as one value"
             )
-        raise InputError(message, file=path.name, line=int(line), column=header)
+        raise InputError(message, file=raw.path.name, line=int(line), column=header)
     # cast errors: record the value (never the whole line, which may hold personal data)
     store.execute(
-        """
+        f"""
         INSERT INTO stage.rejects
-        SELECT line, column_name,
+        SELECT DISTINCT line, column_name,
                left(regexp_extract(error_message, 'Could not convert string "(.*)" to', 1), 60),
                error_message,
                CASE WHEN error_type = 'CAST' THEN 'unparseable value' ELSE 'malformed line' END
-        FROM stage.csv_rejects
+        FROM {rejects}
         """
     )
     # report columns by their header in the file, not by field name
-    for name, col in match.columns.items():
+    for name, col in raw.match.columns.items():
         store.execute("UPDATE stage.rejects SET column_name = ? WHERE column_name = ?", [col, name])
-    rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
-    rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
-    return RawFile(path, "csv", match, rows, rejected, False, options)
+    raw.rows = rows
+    raw.rejected_lines = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
+    before_scan(store)
+    return False
 
 
 def _header_of(column: str | None, columns: dict[str, str], header: list[str]) -> str | None:
@@ -308,47 +375,6 @@ def _header_of(column: str | None, columns: dict[str, str], header: list[str]) -
 
 def _sql_str(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def _csv_scan(
-    store: Store,
-    path: Path,
-    columns: dict[str, str],
-    delimiter: str,
-    decimal: str,
-    fmt: str | None,
-    encoding: str,
-) -> None:
-    for table in ("raw", "csv_rejects", "csv_scans"):
-        store.execute(f"DROP TABLE IF EXISTS stage.{table}")
-    cols = "{" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in columns.items()) + "}"
-    opts = [
-        f"columns = {cols}",
-        "header = true",
-        "auto_detect = false",
-        f"delim = {_sql_str(delimiter)}",
-        "quote = '\"'",
-        "escape = '\"'",
-        f"decimal_separator = {_sql_str(decimal)}",
-        f"encoding = {_sql_str(encoding)}",
-        "store_rejects = true",
-        "rejects_table = 'clustomer_rejects'",
-        "rejects_scan = 'clustomer_scans'",
-    ]
-    if fmt:
-        opts.append(f"timestampformat = {_sql_str(fmt)}")
-    try:
-        store.execute(
-            f"CREATE TABLE stage.raw AS SELECT * FROM read_csv({_sql_str(str(path))}, "
-            + ", ".join(opts)
-            + ")"
-        )
-        store.execute("CREATE TABLE stage.csv_rejects AS SELECT * FROM clustomer_rejects")
-    except duckdb.Error as exc:
-        raise InputError(f"cannot read this CSV file: {exc}", file=path.name) from None
-    finally:
-        store.execute("DROP TABLE IF EXISTS clustomer_rejects")
-        store.execute("DROP TABLE IF EXISTS clustomer_scans")
 
 
 # -- Parquet and Excel ------------------------------------------------------------------
@@ -500,4 +526,7 @@ def _typed_from_src(
     store.execute("DROP TABLE stage.src")
     rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
     rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
-    return RawFile(path, fmt_name, match, rows, rejected, True, {"date_format": fmt})
+    names = [by_column.get(col) or f"_c{i}" for i, col in enumerate(header)]
+    return RawFile(
+        path, fmt_name, match, rows, rejected, True, {"date_format": fmt}, columns=names
+    )

@@ -10,6 +10,9 @@ from typing import Any
 from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 
+#: The kept rows of ``stage.lines``: no drop reason, and not a copy of an earlier line.
+KEPT = "drop_reason IS NULL AND rowid NOT IN (SELECT rid FROM stage.dups)"
+
 #: Why a row may be dropped, in the order they are checked (see ``ingest/normalize.py``).
 DROP_REASONS = (
     "unparseable value",
@@ -76,8 +79,9 @@ def find_by_hash(store: Store, content_hash: str) -> int | None:
 def commit_import(store: Store, summary: ImportSummary) -> int:
     """Move the staged lines into the workspace, all in one transaction.
 
-    Expects ``stage.lines`` (with ``drop_reason``), ``stage.extra`` and ``stage.rejects``
-    as built by :func:`clustomer.ingest.normalize.normalize`. Returns the new import id.
+    Expects ``stage.lines`` (with ``drop_reason``), ``stage.dups``, ``stage.extra`` and
+    ``stage.rejects`` as built by :func:`clustomer.ingest.normalize.normalize`. Returns
+    the new import id.
     """
     with store.transaction():
         import_id = int(store.scalar("SELECT nextval('import_id_seq')"))
@@ -115,19 +119,17 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
             "FROM stage.rejects ORDER BY line LIMIT 10000",
             [import_id],
         )
+        # the lines of one import share one currency (checked by the normaliser): insert
+        # it as a constant, which DuckDB stores for free
         cols = (
             "customer_key, order_id, ts, product_id, product_name, quantity, unit_price, "
-            "revenue, currency, is_return"
+            "revenue, ?, is_return, ?"
         )
-        store.execute(
-            f"""
-            INSERT INTO order_lines
-            SELECT {cols}, ? FROM stage.lines WHERE drop_reason IS NULL
-            UNION ALL
-            SELECT {cols}, ? FROM stage.extra
-            """,
-            [import_id, import_id],
-        )
+        for source in (f"stage.lines WHERE {KEPT}", "stage.extra"):
+            store.execute(
+                f"INSERT INTO order_lines SELECT {cols} FROM {source}",
+                [summary.currency, import_id],
+            )
         store.execute(
             """
             INSERT INTO customers
