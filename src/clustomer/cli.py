@@ -216,23 +216,9 @@ def import_cmd(
             )
 
     if json_:
-        s = _call(work)
-        d = s.to_dict()
-        typer.echo(
-            json.dumps(
-                {
-                    "rows_read": d["rows_read"],
-                    "rows_kept": d["rows_kept"],
-                    "rows_dropped": d["rows_dropped"],
-                    "customers": d["customers"],
-                    "orders": d["orders"],
-                    "revenue": d["revenue"],
-                    **{k: v for k, v in d.items() if k not in ("rejects",)},
-                    "rejects": d["rejects"][:20],
-                },
-                default=str,
-            )
-        )
+        d = _call(work).to_dict()
+        d["rejects"] = d["rejects"][:20]
+        typer.echo(json.dumps(d, default=str))
         return
     with err.status(f"Importing {file.name} …"):
         s = _call(work)

@@ -35,8 +35,7 @@ class SegmentOutcome:
         out = self.run.summary()
         out["import"] = self.imported.to_dict() if self.imported else None
         if out["import"] is not None:
-            out["import"].pop("rejects", None)
-            out["import"]["rejects_shown"] = len(self.imported.rejects) if self.imported else 0
+            out["import"]["rejects"] = out["import"]["rejects"][:20]
         out["outputs"] = {"segments_csv": str(self.csv_path), "report_html": str(self.report_path)}
         out["timings"] = self.timings
         return out

@@ -264,7 +264,15 @@ def _read_csv(
         "date_format": fmt,
     }
     raw = RawFile(
-        path, "csv", match, 0, 0, False, options, columns=list(columns), csv_types=columns,
+        path,
+        "csv",
+        match,
+        0,
+        0,
+        False,
+        options,
+        columns=list(columns),
+        csv_types=columns,
         csv_header=dialect.header,
     )
     raw.source = _csv_source(raw)
@@ -433,7 +441,7 @@ def _read_excel(
         wb.close()
     arrays = {h: pa.array(_excel_column(col)) for h, col in zip(header, data, strict=True)}
     arrays["_line"] = pa.array(lines, type=pa.int64())
-    table = pa.table(arrays)  # noqa: F841 - read by DuckDB's replacement scan below
+    table = pa.table(arrays)
     store.con.register("clustomer_xlsx", table)
     try:
         store.execute("CREATE TABLE stage.src AS SELECT * FROM clustomer_xlsx")
@@ -527,6 +535,4 @@ def _typed_from_src(
     rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
     rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
     names = [by_column.get(col) or f"_c{i}" for i, col in enumerate(header)]
-    return RawFile(
-        path, fmt_name, match, rows, rejected, True, {"date_format": fmt}, columns=names
-    )
+    return RawFile(path, fmt_name, match, rows, rejected, True, {"date_format": fmt}, columns=names)
