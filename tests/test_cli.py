@@ -144,3 +144,16 @@ def test_locked_workspace_message(tmp_path: Path, data_dir: Path) -> None:
 def test_every_command_is_documented(command: str) -> None:
     docs = (Path(__file__).parents[1] / "docs" / "cli.md").read_text()
     assert f"## clustomer {command}" in docs
+
+
+@pytest.mark.slow
+def test_demo_runs_on_the_bundled_sample(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["demo", "-w", str(tmp_path / "demo.duckdb"), "--out", str(tmp_path), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["import"]["rows_read"] == 541_909
+    assert data["customers"] == 4_371  # one of the 4,372 bought only a free item
+    assert sum(s["size"] for s in data["segments"]) == 4_338  # customers with purchases
+    assert (tmp_path / "segments.csv").exists() and (tmp_path / "report.html").exists()
