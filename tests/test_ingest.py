@@ -230,3 +230,33 @@ def test_error_message_names_the_line(ws: Workspace, write_file: Callable[..., P
     with pytest.raises(InputError) as info:
         ws.import_file(write_file("q.csv", text))
     assert info.value.line == 4
+
+
+def test_rejected_values_never_show_email_addresses(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    # an e-mail column mapped onto a number field by mistake
+    text = (
+        "customer_id,order_id,order_date,amount\n"
+        "a,1,2024-01-01,anna@example.com\nb,2,2024-01-01,5\n"
+    )
+    s = ws.import_file(write_file("oops.csv", text))
+    assert s.rows_dropped == {"unparseable value": 1}
+    shown = repr(s.rejects) + repr(ws.quality().rejects)
+    assert "anna@example.com" not in shown and "<e-mail>" in shown
+
+
+def test_malformed_line_is_dropped_with_its_line(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = HEADER + "a,1,2024-01-01,p,1,2,GBP\nb,2,2024-01-01,p,1,2,GBP,extra\n"
+    s = ws.import_file(write_file("wide.csv", text))
+    assert s.rows_read == 2 and s.rows_dropped == {"malformed line": 1}
+    assert s.rejects == [
+        {
+            "line": 3,
+            "column": None,
+            "value": None,
+            "message": "this line has 8 fields where the header has 7",
+        }
+    ]

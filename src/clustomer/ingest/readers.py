@@ -232,12 +232,24 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
             )
         raise InputError(message, file=raw.path.name, line=int(line), column=header)
     # cast errors: record the value (never the whole line, which may hold personal data)
+    value_sql = _masked(
+        "nullif(left(regexp_extract(error_message, 'Could not convert string \"(.*)\" to', 1), "
+        "60), '')"
+    )
+    message_sql = (
+        "CASE WHEN error_type = 'CAST' THEN 'could not read \"' || "
+        + value_sql
+        + " || '\" as a ' || CASE WHEN error_message LIKE '%''TIMESTAMP''%' THEN 'date' "
+        "ELSE 'number' END ELSE regexp_replace(error_message, "
+        "'Expected Number of Columns: (\\d+) Found: (\\d+)', "
+        "'this line has \\2 fields where the header has \\1') END"
+    )
     store.execute(
         f"""
         INSERT INTO stage.rejects
         SELECT DISTINCT line, column_name,
-               left(regexp_extract(error_message, 'Could not convert string "(.*)" to', 1), 60),
-               error_message,
+               {value_sql},
+               {message_sql},
                CASE WHEN error_type = 'CAST' THEN 'unparseable value' ELSE 'malformed line' END
         FROM {rejects}
         """
@@ -249,6 +261,11 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
     raw.rejected_lines = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
     before_scan(store)
     return False
+
+
+def _masked(sql: str) -> str:
+    """SQL that hides e-mail addresses in a value before it is stored or shown."""
+    return f"regexp_replace({sql}, '[^\\s@\"]+@[^\\s@\"]+', '<e-mail>', 'g')"
 
 
 def _header_of(column: str | None, columns: dict[str, str], header: list[str]) -> str | None:
@@ -399,8 +416,9 @@ def _typed_from_src(
         q = '"' + col.replace('"', '""') + '"'
         store.execute(
             "INSERT INTO stage.rejects "
-            f"SELECT _line, ?, left(CAST({q} AS VARCHAR), 60), "
-            f"'could not read ' || CAST({q} AS VARCHAR) || ' as a ' || ?, 'unparseable value' "
+            f"SELECT _line, ?, {_masked(f'left(CAST({q} AS VARCHAR), 60)')}, "
+            f"'could not read ' || {_masked(f'CAST({q} AS VARCHAR)')} || ' as a ' || ?, "
+            "'unparseable value' "
             f"FROM stage.src WHERE {q} IS NOT NULL AND {expr} IS NULL",
             [col, "date" if "TIMESTAMP" in expr else "number"],
         )
