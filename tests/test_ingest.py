@@ -23,6 +23,7 @@ def test_online_retail_sample_reference_counts(sample_ws: Workspace) -> None:
     assert s.cancellation_lines == 9_288
     assert s.customers == 4_372
     assert s.revenue == pytest.approx(9_747_747.93, abs=0.005)
+    assert s.first_order == "2010-12-01T08:26:00" and s.last_order == "2011-12-09T12:50:00"
     assert s.rows_read == s.rows_kept + sum(s.rows_dropped.values())
     assert s.revenue == pytest.approx(s.revenue_kept + sum(s.revenue_dropped.values()), abs=0.01)
     feats = sample_ws.features()

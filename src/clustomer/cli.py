@@ -142,6 +142,11 @@ def _import_table(s: Any) -> Table:
     t.caption = (
         f"{check} · {s.customers:,} customers · {s.orders:,} orders · "
         f"{s.cancellation_lines:,} cancellation lines · currency {s.currency or '—'}"
+        + (
+            f" · orders {s.first_order[:10]} to {s.last_order[:10]}"
+            if s.first_order and s.last_order
+            else ""
+        )
     )
     return t
 

@@ -80,6 +80,8 @@ def import_file(
             extra_lines=acc.extra_lines,
             as_of=cutoff.isoformat(),
             imported_at=datetime.now(UTC).isoformat(),
+            first_order=acc.first_ts.isoformat() if acc.first_ts else None,
+            last_order=acc.last_ts.isoformat() if acc.last_ts else None,
             rejects=acc.rejects,
             mapping=dict(mapping or {}),
         )

@@ -30,8 +30,6 @@ from clustomer.ingest.readers import RawFile, before_scan, finish_scan
 from clustomer.store.db import Store
 from clustomer.store.imports import DROP_REASONS
 
-REASONS = DROP_REASONS
-
 _CUSTOMER_ID = (
     "CASE WHEN contains({c}, '.') THEN nullif(regexp_replace(trim({c}), '\\.0+$', ''), '') "
     "ELSE nullif(trim({c}), '') END"
@@ -325,8 +323,8 @@ def _account(store: Store, raw: RawFile, currency: str | None) -> Accounting:
         "SELECT reason, count(DISTINCT line) FROM stage.rejects GROUP BY reason"
     ):
         dropped[reason] = int(n)
-    dropped = {r: dropped[r] for r in REASONS if r in dropped}
-    dropped_rev = {r: dropped_rev[r] for r in REASONS if r in dropped_rev}
+    dropped = {r: dropped[r] for r in DROP_REASONS if r in dropped}
+    dropped_rev = {r: dropped_rev[r] for r in DROP_REASONS if r in dropped_rev}
     (customers, orders, cancellations, first_ts, last_ts) = store.rows(
         """
         SELECT count(DISTINCT customer_key),

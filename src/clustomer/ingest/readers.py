@@ -41,7 +41,6 @@ class RawFile:
     match: Match
     rows: int  # rows parsed (known once the source has been scanned)
     rejected_lines: int  # rows that could not be parsed (in stage.rejects)
-    has_line_numbers: bool
     options: dict[str, Any] = field(default_factory=dict)
     #: SQL to select the typed rows from (a ``read_csv(...)`` call, or ``stage.raw``)
     source: str = "stage.raw"
@@ -146,7 +145,6 @@ def _read_csv(
         match,
         0,
         0,
-        False,
         options,
         columns=list(columns),
         csv_types=columns,
@@ -430,4 +428,4 @@ def _typed_from_src(
     rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
     rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
     names = [by_column.get(col) or f"_c{i}" for i, col in enumerate(header)]
-    return RawFile(path, fmt_name, match, rows, rejected, True, {"date_format": fmt}, columns=names)
+    return RawFile(path, fmt_name, match, rows, rejected, {"date_format": fmt}, columns=names)

@@ -56,6 +56,8 @@ class ImportSummary:
     extra_lines: int
     as_of: str
     imported_at: str
+    first_order: str | None = None
+    last_order: str | None = None
     seconds: float | None = None
     already_imported: bool = False
     rejects: list[dict[str, Any]] = field(default_factory=list)
@@ -87,7 +89,7 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
         import_id = int(store.scalar("SELECT nextval('import_id_seq')"))
         store.execute(
             """
-            INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 import_id,
@@ -105,6 +107,8 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
                 summary.revenue_kept,
                 summary.cancellation_lines,
                 summary.extra_lines,
+                summary.first_order,
+                summary.last_order,
                 summary.imported_at,
                 summary.seconds,
             ],
@@ -155,7 +159,7 @@ def load_summary(store: Store, import_id: int) -> ImportSummary:
         """
         SELECT import_id, file_name, content_hash, layout, currency, rows_read, rows_kept,
                customers, orders, revenue, revenue_kept, cancellation_lines, extra_lines,
-               as_of, imported_at, seconds, mapping
+               as_of, imported_at, seconds, mapping, first_order, last_order
         FROM imports WHERE import_id = ?
         """,
         [import_id],
@@ -195,6 +199,8 @@ def load_summary(store: Store, import_id: int) -> ImportSummary:
         seconds=r[15],
         rejects=[{"line": a, "column": b, "value": c, "message": d} for a, b, c, d in rejects],
         mapping=json.loads(r[16]) if r[16] else {},
+        first_order=_iso(r[17]) if r[17] is not None else None,
+        last_order=_iso(r[18]) if r[18] is not None else None,
     )
 
 

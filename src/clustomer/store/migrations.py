@@ -74,6 +74,8 @@ def _initial(con: duckdb.DuckDBPyConnection) -> None:
             revenue_kept   DOUBLE NOT NULL,
             cancellation_lines BIGINT NOT NULL,
             extra_lines    BIGINT NOT NULL,
+            first_order    TIMESTAMP,
+            last_order     TIMESTAMP,
             imported_at    TIMESTAMPTZ NOT NULL,
             seconds        DOUBLE
         );
