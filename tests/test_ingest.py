@@ -261,3 +261,14 @@ def test_malformed_line_is_dropped_with_its_line(
             "message": "this line has 8 fields where the header has 7",
         }
     ]
+
+
+def test_same_size_other_content_is_a_new_import(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    a = ws.import_file(write_file("a.csv", HEADER + "a,1,2024-01-01,p,1,2,GBP\n"))
+    b = ws.import_file(write_file("b.csv", HEADER + "b,2,2024-01-01,p,1,2,GBP\n"))
+    assert a.file_bytes == b.file_bytes
+    assert not b.already_imported and b.import_id == a.import_id + 1
+    again = ws.import_file(write_file("c.csv", HEADER + "b,2,2024-01-01,p,1,2,GBP\n"))
+    assert again.already_imported and again.import_id == b.import_id  # same bytes, new name

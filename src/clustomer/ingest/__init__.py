@@ -5,14 +5,21 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
 from clustomer.ingest.layouts import LAYOUTS, Layout, detect_layout
-from clustomer.ingest.normalize import normalize
-from clustomer.ingest.readers import read_file
+from clustomer.ingest.normalize import Accounting, normalize
+from clustomer.ingest.readers import RawFile, read_file
 from clustomer.store.db import Store
-from clustomer.store.imports import ImportSummary, commit_import, find_by_hash, load_summary
+from clustomer.store.imports import (
+    ImportSummary,
+    commit_import,
+    find_by_hash,
+    load_summary,
+    size_seen,
+)
 
 __all__ = ["LAYOUTS", "Layout", "content_hash", "detect_layout", "import_file"]
 
@@ -52,41 +59,66 @@ def import_file(
     """
     started = time.perf_counter()
     path = Path(path)
-    digest = content_hash(path) if path.is_file() else ""
-    earlier = find_by_hash(store, digest) if digest else None
-    if earlier is not None:
-        summary = load_summary(store, earlier)
-        summary.already_imported = True
-        return summary
-    cutoff = as_of or datetime.now(UTC).replace(tzinfo=None)
-    try:
-        raw = read_file(store, path, layout=layout, mapping=mapping, date_format=date_format)
-        acc = normalize(store, raw, as_of=cutoff, currency=currency)
-        summary = ImportSummary(
-            import_id=0,
-            file=path.name,
-            content_hash=digest,
-            layout=raw.layout.name,
-            currency=acc.currency,
-            rows_read=acc.rows_read,
-            rows_kept=acc.rows_kept,
-            rows_dropped=acc.rows_dropped,
-            customers=acc.customers,
-            orders=acc.orders,
-            revenue=acc.revenue,
-            revenue_kept=acc.revenue_kept,
-            revenue_dropped={k: round(v, 2) for k, v in acc.revenue_dropped.items()},
-            cancellation_lines=acc.cancellation_lines,
-            extra_lines=acc.extra_lines,
-            as_of=cutoff.isoformat(),
-            imported_at=datetime.now(UTC).isoformat(),
-            first_order=acc.first_ts.isoformat() if acc.first_ts else None,
-            last_order=acc.last_ts.isoformat() if acc.last_ts else None,
-            rejects=acc.rejects,
-            mapping=dict(mapping or {}),
-        )
-        summary.seconds = round(time.perf_counter() - started, 3)
-        summary.import_id = commit_import(store, summary)
-        return summary
-    finally:
-        store.drop_stage()
+    size = path.stat().st_size if path.is_file() else -1
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Hashing a big file takes a while; when no earlier import has the same size it
+        # cannot be a repeat, so hash in the background while the file is staged.
+        hashing = pool.submit(content_hash, path) if size >= 0 else None
+        if hashing is not None and size_seen(store, size):
+            earlier = find_by_hash(store, hashing.result())
+            if earlier is not None:
+                return _repeat(store, earlier)
+        cutoff = as_of or datetime.now(UTC).replace(tzinfo=None)
+        try:
+            raw = read_file(store, path, layout=layout, mapping=mapping, date_format=date_format)
+            acc = normalize(store, raw, as_of=cutoff, currency=currency)
+            digest = hashing.result() if hashing is not None else ""
+            return _commit(store, path, size, digest, raw, acc, cutoff, mapping, started)
+        finally:
+            store.drop_stage()
+
+
+def _repeat(store: Store, import_id: int) -> ImportSummary:
+    summary = load_summary(store, import_id)
+    summary.already_imported = True
+    return summary
+
+
+def _commit(
+    store: Store,
+    path: Path,
+    size: int,
+    digest: str,
+    raw: RawFile,
+    acc: Accounting,
+    cutoff: datetime,
+    mapping: Mapping[str, str] | None,
+    started: float,
+) -> ImportSummary:
+    summary = ImportSummary(
+        import_id=0,
+        file=path.name,
+        file_bytes=size,
+        content_hash=digest,
+        layout=raw.layout.name,
+        currency=acc.currency,
+        rows_read=acc.rows_read,
+        rows_kept=acc.rows_kept,
+        rows_dropped=acc.rows_dropped,
+        customers=acc.customers,
+        orders=acc.orders,
+        revenue=acc.revenue,
+        revenue_kept=acc.revenue_kept,
+        revenue_dropped={k: round(v, 2) for k, v in acc.revenue_dropped.items()},
+        cancellation_lines=acc.cancellation_lines,
+        extra_lines=acc.extra_lines,
+        as_of=cutoff.isoformat(),
+        imported_at=datetime.now(UTC).isoformat(),
+        first_order=acc.first_ts.isoformat() if acc.first_ts else None,
+        last_order=acc.last_ts.isoformat() if acc.last_ts else None,
+        rejects=acc.rejects,
+        mapping=dict(mapping or {}),
+    )
+    summary.seconds = round(time.perf_counter() - started, 3)
+    summary.import_id = commit_import(store, summary)
+    return summary

@@ -41,6 +41,7 @@ class ImportSummary:
 
     import_id: int
     file: str
+    file_bytes: int
     content_hash: str
     layout: str
     currency: str | None
@@ -72,6 +73,11 @@ class ImportSummary:
         return asdict(self)
 
 
+def size_seen(store: Store, size: int) -> bool:
+    """Whether an earlier import had exactly this many bytes (so may be the same file)."""
+    return bool(store.scalar("SELECT count(*) FROM imports WHERE file_bytes = ?", [size]))
+
+
 def find_by_hash(store: Store, content_hash: str) -> int | None:
     """The id of an earlier import of the same bytes, if any."""
     found = store.scalar("SELECT import_id FROM imports WHERE content_hash = ?", [content_hash])
@@ -89,11 +95,12 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
         import_id = int(store.scalar("SELECT nextval('import_id_seq')"))
         store.execute(
             """
-            INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO imports VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
                 import_id,
                 summary.file,
+                summary.file_bytes,
                 summary.content_hash,
                 summary.layout,
                 json.dumps(summary.mapping),
@@ -159,7 +166,7 @@ def load_summary(store: Store, import_id: int) -> ImportSummary:
         """
         SELECT import_id, file_name, content_hash, layout, currency, rows_read, rows_kept,
                customers, orders, revenue, revenue_kept, cancellation_lines, extra_lines,
-               as_of, imported_at, seconds, mapping, first_order, last_order
+               as_of, imported_at, seconds, mapping, first_order, last_order, file_bytes
         FROM imports WHERE import_id = ?
         """,
         [import_id],
@@ -181,6 +188,7 @@ def load_summary(store: Store, import_id: int) -> ImportSummary:
     return ImportSummary(
         import_id=int(r[0]),
         file=r[1],
+        file_bytes=int(r[19]),
         content_hash=r[2],
         layout=r[3],
         currency=r[4],

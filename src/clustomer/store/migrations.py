@@ -61,6 +61,7 @@ def _initial(con: duckdb.DuckDBPyConnection) -> None:
         CREATE TABLE imports (
             import_id      INTEGER PRIMARY KEY,
             file_name      VARCHAR NOT NULL,
+            file_bytes     BIGINT NOT NULL,
             content_hash   VARCHAR NOT NULL UNIQUE,
             layout         VARCHAR NOT NULL,
             mapping        JSON,
