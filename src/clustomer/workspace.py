@@ -8,7 +8,6 @@ call it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +24,14 @@ from clustomer.progress import Progress, Timings
 from clustomer.segment.result import FEATURE_COLUMNS, SegmentationResult
 from clustomer.segment.run import run_segmentation
 from clustomer.store import Store
-from clustomer.store.imports import ImportSummary, list_imports, load_summary
-from clustomer.store.runs import list_runs, load_assignments, save_run
+from clustomer.store.imports import (
+    ImportSummary,
+    list_imports,
+    load_summary,
+    read_customers,
+    read_order_lines,
+)
+from clustomer.store.runs import list_runs, load_assignments, load_run, save_run
 
 DEFAULT_WORKSPACE = "clustomer.duckdb"
 
@@ -157,11 +162,11 @@ class Workspace:
 
     def order_lines(self) -> pd.DataFrame:
         """Every stored order line."""
-        return self.store.df("SELECT * FROM order_lines ORDER BY import_id, customer_key, ts")
+        return read_order_lines(self.store)
 
     def customers(self) -> pd.DataFrame:
         """The customers table (key, country, marketing consent, attributes)."""
-        return self.store.df("SELECT * FROM customers ORDER BY customer_key")
+        return read_customers(self.store)
 
     # -- features and model ------------------------------------------------------------
     def features(self, as_of: datetime | None = None) -> pd.DataFrame:
@@ -220,13 +225,7 @@ class Workspace:
 
     def run_details(self, run_id: int) -> dict[str, Any]:
         """Config, metrics and k-selection curves of one run, as plain data."""
-        row = self.store.rows(
-            "SELECT config, metrics, curves, profiles FROM runs WHERE run_id = ?", [run_id]
-        )
-        if not row:
-            raise ClustomerError(f"there is no run {run_id} in this workspace")
-        config, metrics, curves, profiles = (json.loads(v) if v else None for v in row[0])
-        return {"config": config, "metrics": metrics, "curves": curves, "profiles": profiles}
+        return load_run(self.store, run_id)
 
     def assignments(self, run_id: int | None = None) -> pd.DataFrame:
         """Each customer's segment in a run (the latest by default)."""

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
+
 from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 
@@ -210,6 +212,16 @@ def load_summary(store: Store, import_id: int) -> ImportSummary:
         first_order=_iso(r[17]) if r[17] is not None else None,
         last_order=_iso(r[18]) if r[18] is not None else None,
     )
+
+
+def read_order_lines(store: Store) -> pd.DataFrame:
+    """Every stored order line, by import, customer and time."""
+    return store.df("SELECT * FROM order_lines ORDER BY import_id, customer_key, ts")
+
+
+def read_customers(store: Store) -> pd.DataFrame:
+    """The customers table (key, country, marketing consent, attributes)."""
+    return store.df("SELECT * FROM customers ORDER BY customer_key")
 
 
 def list_imports(store: Store) -> list[int]:

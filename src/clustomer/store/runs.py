@@ -83,3 +83,14 @@ def load_assignments(store: Store, run_id: int | None = None) -> pd.DataFrame:
     if df.empty and store.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [rid]) == 0:
         raise ClustomerError(f"there is no run {rid} in this workspace")
     return df
+
+
+def load_run(store: Store, run_id: int) -> dict[str, Any]:
+    """Config, metrics, k-selection curves and profiles of one run, as plain data."""
+    row = store.rows(
+        "SELECT config, metrics, curves, profiles FROM runs WHERE run_id = ?", [run_id]
+    )
+    if not row:
+        raise ClustomerError(f"there is no run {run_id} in this workspace")
+    config, metrics, curves, profiles = (json.loads(v) if v else None for v in row[0])
+    return {"config": config, "metrics": metrics, "curves": curves, "profiles": profiles}
