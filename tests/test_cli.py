@@ -157,3 +157,22 @@ def test_demo_runs_on_the_bundled_sample(tmp_path: Path) -> None:
     assert data["customers"] == 4_371  # one of the 4,372 bought only a free item
     assert sum(s["size"] for s in data["segments"]) == 4_338  # customers with purchases
     assert (tmp_path / "segments.csv").exists() and (tmp_path / "report.html").exists()
+
+
+def test_unexpected_database_error_is_one_line(tmp_path: Path, data_dir: Path) -> None:
+    import duckdb
+
+    ws = tmp_path / "w.duckdb"
+    assert (
+        runner.invoke(
+            app, ["import", str(data_dir / "generic_orders.csv"), "-w", str(ws)]
+        ).exit_code
+        == 0
+    )
+    con = duckdb.connect(str(ws))  # damage the file behind clustomer's back
+    con.execute("ALTER TABLE imports RENAME COLUMN last_order TO anna_at_example_com")
+    con.close()
+    result = runner.invoke(app, ["quality", "-w", str(ws)])
+    assert result.exit_code == 1
+    assert "unexpected database error" in result.stderr
+    assert "Traceback" not in result.output

@@ -8,6 +8,7 @@ error's exit code; progress goes to stderr so that ``--json`` output stays clean
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -22,7 +24,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from clustomer import __version__
-from clustomer.errors import ClustomerError, InputError
+from clustomer.errors import ClustomerError, InputError, mask_emails
 
 app = typer.Typer(
     help="clustomer: customer segments from your shop's order exports, on your own machine.",
@@ -67,16 +69,27 @@ DEFAULT_WS = Path("clustomer.duckdb")
 
 
 def _fail(exc: ClustomerError) -> None:
-    err.print(f"[bold red]error:[/] {escape(str(exc))}")
+    err.print(f"[bold red]error:[/] {escape(mask_emails(str(exc)))}")
     raise typer.Exit(exc.exit_code)
 
 
 def _call(fn: Callable[[], T]) -> T:
-    """Run a core call; turn our own errors into a message and an exit code."""
+    """Run a core call; turn errors into a one-line message (no e-mail addresses) and an
+    exit code. ``CLUSTOMER_DEBUG=1`` shows the traceback of unexpected database errors."""
     try:
         return fn()
     except ClustomerError as exc:
         _fail(exc)
+        raise AssertionError("unreachable") from exc
+    except duckdb.Error as exc:
+        if os.environ.get("CLUSTOMER_DEBUG"):
+            raise
+        _fail(
+            ClustomerError(
+                f"unexpected database error ({type(exc).__name__}): {exc}. "
+                "Set CLUSTOMER_DEBUG=1 to see where it happened"
+            )
+        )
         raise AssertionError("unreachable") from exc
 
 

@@ -7,6 +7,19 @@ traceback.
 
 from __future__ import annotations
 
+import re
+
+_EMAIL = re.compile(r"[^\s@\"'<>(),;:]+@[^\s@\"'<>(),;:]+\.[A-Za-z]{2,}")
+
+
+def mask_emails(text: str) -> str:
+    """Hide e-mail addresses in a message meant for logs or the terminal.
+
+    >>> mask_emails("duplicate key anna@example.com in orders.csv")
+    'duplicate key <e-mail> in orders.csv'
+    """
+    return _EMAIL.sub("<e-mail>", text)
+
 
 class ClustomerError(Exception):
     """Base class of clustomer's own errors.
