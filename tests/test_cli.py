@@ -176,3 +176,21 @@ def test_unexpected_database_error_is_one_line(tmp_path: Path, data_dir: Path) -
     assert result.exit_code == 1
     assert "unexpected database error" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_workspace_mistakes_are_plain_errors(tmp_path: Path, data_dir: Path) -> None:
+    orders = data_dir / "generic_orders.csv"
+    as_ws = runner.invoke(app, ["import", str(orders), "-w", str(orders)])
+    assert as_ws.exit_code == 3 and "not a clustomer workspace" in as_ws.stderr
+    missing = runner.invoke(app, ["quality", "-w", str(tmp_path / "typo.duckdb")])
+    assert missing.exit_code == 3 and "no workspace at" in missing.stderr
+    assert not (tmp_path / "typo.duckdb").exists()
+    folder = runner.invoke(app, ["import", str(tmp_path), "-w", str(tmp_path / "w.duckdb")])
+    assert folder.exit_code == 2 and "folder" in folder.stderr
+    assert not (tmp_path / "w.duckdb").exists()  # a failed first import leaves nothing behind
+    out_file = tmp_path / "taken"
+    out_file.write_text("x")
+    args = ["segment", str(orders), "-w", str(tmp_path / "w2.duckdb"), "--out", str(out_file)]
+    taken = runner.invoke(app, args)
+    assert taken.exit_code == 1 and "is a file" in taken.stderr
+    assert "Traceback" not in taken.output + folder.output

@@ -132,7 +132,7 @@ def test_customer_id_as_float_is_normalised(ws: Workspace, write_file: Callable[
     text = (
         "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
         "536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom\n"
-        "C536379,D,Discount,-1,12/1/2010 9:41,27.5,17850.0,United Kingdom\n"
+        "C536379,D,Discount,-1,12/13/2010 9:41,27.5,17850.0,United Kingdom\n"
     )
     s = ws.import_file(write_file("retail.csv", text))
     assert s.layout == "online_retail" and s.cancellation_lines == 1
@@ -272,3 +272,124 @@ def test_same_size_other_content_is_a_new_import(
     assert not b.already_imported and b.import_id == a.import_id + 1
     again = ws.import_file(write_file("c.csv", HEADER + "b,2,2024-01-01,p,1,2,GBP\n"))
     assert again.already_imported and again.import_id == b.import_id  # same bytes, new name
+
+
+def test_ambiguous_dates_ask_for_a_format(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = HEADER + "a,1,01/02/2024 10:00,p,1,2,GBP\nb,2,03/04/2024 10:00,p,1,2,GBP\n"
+    path = write_file("ambiguous.csv", text)
+    with pytest.raises(InputError, match="day-first or month-first.*--date-format"):
+        ws.import_file(path)
+    ws.import_file(path, date_format="%d/%m/%Y %H:%M")
+    assert ws.order_lines()["ts"].tolist() == [datetime(2024, 2, 1, 10), datetime(2024, 4, 3, 10)]
+
+
+def test_day_first_is_found_anywhere_in_a_big_file(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    # 60,000 lines whose first weeks all have day <= 12: the spread sample settles it
+    rows = [
+        f"c{i % 500},{i},{1 + (i * 28) // 60000:02d}/03/2024 10:00,p,1,2,GBP" for i in range(60000)
+    ]
+    s = ws.import_file(write_file("dayfirst.csv", HEADER + "\n".join(rows) + "\n"))
+    assert s.rows_dropped == {} and s.rows_kept == 60000
+    assert s.first_order == "2024-03-01T10:00:00" and s.last_order == "2024-03-28T10:00:00"
+
+
+def test_iso_dates_with_offsets_are_stored_in_utc(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = HEADER + "a,1,2024-01-02T10:00:00Z,p,1,2,GBP\nb,2,2024-01-02 10:00:00+02,p,1,2,GBP\n"
+    ws.import_file(write_file("tz.csv", text))
+    assert ws.order_lines()["ts"].tolist() == [datetime(2024, 1, 2, 10), datetime(2024, 1, 2, 8)]
+
+
+def test_one_bad_date_does_not_switch_detection_off(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = HEADER + "a,1,13/01/2024 10:00,p,1,2,GBP\nb,2,unknown,p,1,2,GBP\n"
+    s = ws.import_file(write_file("onebad.csv", text))
+    assert s.rows_kept == 1 and s.rows_dropped == {"unparseable value": 1}
+
+
+def test_thousands_separators(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    comma = HEADER + 'a,1,2024-01-01,p,1,"1,234.50",GBP\nb,2,2024-01-01,p,1,5,GBP\n'
+    s = ws.import_file(write_file("thousands.csv", comma))
+    assert s.rows_kept == 2 and s.revenue_kept == pytest.approx(1239.5)
+    semi = (
+        HEADER.replace(",", ";") + "c;3;2024-01-01;p;1;1.234,50;EUR\nd;4;2024-01-01;p;1;20,5;EUR\n"
+    )
+    with Workspace(":memory:") as other:
+        s = other.import_file(write_file("semi_thousands.csv", semi))
+        assert s.rows_kept == 2 and s.revenue_kept == pytest.approx(1255.0)
+
+
+def test_windows_1252_bytes(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = "customer_id,order_id,order_date,product_name,amount\na,1,2024-01-01,Men’s shirt €,5\n"
+    s = ws.import_file(write_file("cp1252.csv", text, encoding="cp1252"))
+    assert s.rows_kept == 1
+    assert ws.order_lines()["product_name"].tolist() == ["Men’s shirt €"]
+
+
+def test_missing_amount_is_a_reason(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = "customer_id,order_id,order_date,amount\na,1,2024-01-01,10\nb,2,2024-01-02,\n"
+    s = ws.import_file(write_file("noamount.csv", text))
+    assert s.rows_dropped == {"missing amount": 1}
+
+
+def test_one_reason_per_broken_line(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = (
+        "customer_id,order_id,order_date,product_name,quantity,unit_price\n"
+        "a,1,2024-01-02,Mug,2,3.50\n"
+        "b,2,2024-01-03,Mug, large,2,3.50\n"
+        "c,3,2024-01-04,Cup,1,2.00\n"
+    )
+    s = ws.import_file(write_file("shifted.csv", text))
+    assert s.rows_read == 3 and s.rows_kept == 2 and sum(s.rows_dropped.values()) == 1
+
+
+def test_glob_characters_in_a_file_name(ws: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "orders[1].csv").write_text(HEADER + "a,1,2024-01-01,p,1,10,GBP\n")
+    (tmp_path / "orders1.csv").write_text(HEADER + "zz,9,2024-01-01,p,1,999,GBP\n")
+    ws.import_file(tmp_path / "orders[1].csv")
+    assert ws.order_lines()["customer_key"].tolist() == ["a"]
+
+
+def test_repeated_header_feeds_the_field_once(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = "customer_id,order_id,order_date,amount,country,country\na,1,2024-01-01,5,FR,DE\n"
+    s = ws.import_file(write_file("twice.csv", text))
+    assert s.rows_kept == 1
+    assert ws.customers()["country"].tolist() == ["FR"]
+
+
+SHOPIFY_HEADER = (
+    "Name,Email,Financial Status,Currency,Created at,Lineitem quantity,Lineitem name,"
+    "Lineitem price,Refunded Amount\n"
+)
+
+
+def test_shopify_blank_rows_are_counted(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = (
+        SHOPIFY_HEADER
+        + "#1,a@x.com,paid,USD,2024-05-01 10:00:00 -0400,1,Mug,10,\n,,,,,,,,\n,,,,,,,,\n"
+    )
+    s = ws.import_file(write_file("trailing.csv", text))
+    assert s.rows_read == 3 and s.rows_kept == 1
+    assert s.rows_dropped == {"missing customer": 2}
+
+
+def test_shopify_refund_never_takes_an_order_below_zero(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = SHOPIFY_HEADER + (
+        "#1,a@x.com,refunded,USD,2024-05-01 10:00:00 -0400,1,Lamp,50,45\n"  # discount kept
+        "#2,b@x.com,partially_refunded,USD,2024-05-02 10:00:00 -0400,1,Mug,30,35\n"  # + shipping
+        "#3,c@x.com,paid,USD,2024-05-03 10:00:00 -0400,1,Cup,20,\n"
+    )
+    ws.import_file(write_file("refunds.csv", text))
+    f = ws.features().set_index("customer_key")
+    assert f.loc["a@x.com", "monetary"] == pytest.approx(0.0)
+    assert f.loc["a@x.com", "frequency"] == 0  # a refunded order is not a purchase
+    assert f.loc["b@x.com", "monetary"] == pytest.approx(0.0)
+    assert f.loc["c@x.com", "frequency"] == 1

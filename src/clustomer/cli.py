@@ -73,14 +73,24 @@ def _fail(exc: ClustomerError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
-def _call(fn: Callable[[], T]) -> T:
+def _call(fn: Callable[[], T], workspace: Path | None = None) -> T:
     """Run a core call; turn errors into a one-line message (no e-mail addresses) and an
-    exit code. ``CLUSTOMER_DEBUG=1`` shows the traceback of unexpected database errors."""
+    exit code. ``CLUSTOMER_DEBUG=1`` shows the traceback of unexpected database errors.
+
+    A ``workspace`` file that did not exist before the call and the call failed is
+    removed again: a failed first import leaves nothing behind.
+    """
+    new = workspace is not None and not workspace.exists()
     try:
-        return fn()
+        try:
+            return fn()
+        except BaseException:
+            if new and workspace is not None:
+                for leftover in (workspace, workspace.with_name(workspace.name + ".wal")):
+                    leftover.unlink(missing_ok=True)
+            raise
     except ClustomerError as exc:
         _fail(exc)
-        raise AssertionError("unreachable") from exc
     except duckdb.Error as exc:
         if os.environ.get("CLUSTOMER_DEBUG"):
             raise
@@ -90,7 +100,9 @@ def _call(fn: Callable[[], T]) -> T:
                 "Set CLUSTOMER_DEBUG=1 to see where it happened"
             )
         )
-        raise AssertionError("unreachable") from exc
+    except OSError as exc:  # a file or folder we cannot read or write
+        _fail(ClustomerError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
+    raise AssertionError("unreachable")
 
 
 def _parse_map(items: list[str] | None) -> dict[str, str]:
@@ -234,12 +246,12 @@ def import_cmd(
             )
 
     if json_:
-        d = _call(work).to_dict()
+        d = _call(work, workspace).to_dict()
         d["rejects"] = d["rejects"][:20]
         typer.echo(json.dumps(d, default=str))
         return
     with err.status(f"Importing {file.name} …"):
-        s = _call(work)
+        s = _call(work, workspace)
     _print_import(s)
 
 
@@ -255,7 +267,7 @@ def quality(
     from clustomer.workspace import Workspace
 
     def work() -> Any:
-        with Workspace(workspace) as ws:
+        with Workspace(workspace, create=False) as ws:
             return ws.quality(import_id)
 
     s = _call(work)
@@ -298,7 +310,8 @@ def _segment(
                 random_state=seed,
                 memory_limit=memory_limit,
                 progress=progress,
-            )
+            ),
+            workspace if file is not None else None,
         )
     data = outcome.to_dict()
     if json_:
@@ -390,7 +403,7 @@ def runs(workspace: WorkspaceOpt = DEFAULT_WS, json_: JsonOpt = False) -> None:
     from clustomer.workspace import Workspace
 
     def work() -> Any:
-        with Workspace(workspace) as ws:
+        with Workspace(workspace, create=False) as ws:
             return ws.runs()
 
     df = _call(work)

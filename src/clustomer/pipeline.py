@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from clustomer.errors import ClustomerError
 from clustomer.progress import Progress, Timings
 from clustomer.report import summarize_run, write_report
 from clustomer.store.imports import ImportSummary
@@ -72,6 +73,10 @@ def run_segment(
     """
     timings = Timings(progress)
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ClustomerError(
+            f"--out {out} is a file; give a folder for segments.csv and report.html"
+        )
     with Workspace(workspace, memory_limit=memory_limit) as ws:
         imported = None
         if source is not None:

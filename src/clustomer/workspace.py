@@ -101,6 +101,9 @@ class Workspace:
         Cap DuckDB's memory, e.g. ``"1GB"``; bigger work spills to a temporary folder.
     threads : int, optional
         DuckDB worker threads (default: every core).
+    create : bool
+        Create the workspace file if it does not exist (default); otherwise that is a
+        :class:`~clustomer.errors.WorkspaceError`.
 
     Examples
     --------
@@ -117,8 +120,9 @@ class Workspace:
         *,
         memory_limit: str | None = None,
         threads: int | None = None,
+        create: bool = True,
     ) -> None:
-        self.store = Store(path, memory_limit=memory_limit, threads=threads)
+        self.store = Store(path, memory_limit=memory_limit, threads=threads, create=create)
 
     @property
     def path(self) -> str:

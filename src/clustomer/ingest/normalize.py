@@ -6,7 +6,8 @@ reason. The reasons are checked in this order, first match wins:
 1. ``unparseable value``: a number or date that does not parse (line and column kept);
 2. ``malformed line``: a CSV line with too many or too few fields;
 3. ``missing customer``: no customer id (or, for Shopify, no e-mail);
-4. ``missing order id`` / ``missing date``;
+4. ``missing order id`` / ``missing date`` / ``missing amount`` (no amount, or no
+   quantity or price to compute it from);
 5. ``voided order``: a Shopify order whose payment was voided;
 6. ``non-positive price``: unit price ≤ 0 (or an amount of 0 when there is no price);
 7. ``zero quantity``;
@@ -125,9 +126,10 @@ def _shopify(cols: set[str]) -> str:
                coalesce(o.financial_status = 'voided', false) AS voided,
                g._h,
                o.refunded,
-               o.refund_at
+               o.refund_at,
+               o.financial_status
         FROM raw g
-        JOIN (  -- order-level fields sit on the first row of each order only
+        LEFT JOIN (  -- order-level fields sit on the first row of each order only
             SELECT order_name,
                    max(nullif(lower(trim(email)), '')) AS email,
                    max(nullif(lower(trim(financial_status)), '')) AS financial_status,
@@ -138,27 +140,36 @@ def _shopify(cols: set[str]) -> str:
                    max({opt("accepts_marketing")}) AS consent,
                    max({opt("billing_country")}) AS country
             FROM raw GROUP BY order_name
-        ) o USING (order_name)
+        ) o ON o.order_name IS NOT DISTINCT FROM g.order_name
     """
 
 
 def _shopify_refunds() -> str:
-    """One negative line per refunded order (added lines, not input rows)."""
+    """One negative line per refunded order (added lines, not input rows).
+
+    Shopify's ``Refunded Amount`` includes shipping and taxes, which the line items do
+    not; a refund never takes an order below zero, and a ``refunded`` order is refunded
+    whole.
+    """
     return """
         SELECT customer_key, order_id,
                coalesce(TRY_CAST(try_strptime(trim(CAST(refund_at AS VARCHAR)),
                                   '%Y-%m-%d %H:%M:%S %z') AS TIMESTAMP), ts) AS ts,
                CAST(NULL AS VARCHAR) AS product_id, 'Refund' AS product_name,
                CAST(NULL AS DOUBLE) AS quantity, CAST(NULL AS DOUBLE) AS unit_price,
-               -refunded AS revenue, currency, true AS is_return
+               -CASE WHEN status = 'refunded' THEN bought ELSE least(refunded, bought) END
+                   AS revenue,
+               currency, true AS is_return
         FROM (
             SELECT customer_key, order_id, min(ts) AS ts, any_value(currency) AS currency,
-                   any_value(refunded) AS refunded, any_value(refund_at) AS refund_at
+                   sum(revenue) AS bought, any_value(financial_status) AS status,
+                   coalesce(any_value(refunded), 0) AS refunded,
+                   any_value(refund_at) AS refund_at
             FROM stage.lines
             WHERE drop_reason IS NULL
             GROUP BY customer_key, order_id
         )
-        WHERE refunded > 0
+        WHERE bought > 0 AND (refunded > 0 OR status = 'refunded')
     """
 
 
@@ -217,6 +228,7 @@ def normalize(
     name = raw.path.name
     body = NORMALIZERS[layout.normalizer](set(raw.match.columns))
     line_hash = "hash(" + ", ".join(f'"{c}"' for c in raw.columns) + ")"
+    time_col = f'"{layout.time_field}"'
     chosen = currency.upper() if currency else None
     default_currency = chosen or layout.default_currency
     while True:
@@ -225,13 +237,18 @@ def normalize(
         store.execute(
             f"""
             CREATE TABLE stage.lines AS
-            WITH raw AS (SELECT *, {line_hash} AS _h FROM {raw.source}),
+            WITH raw AS (
+                SELECT * REPLACE (CAST({time_col} AS TIMESTAMP) AS {time_col}),
+                       {line_hash} AS _h
+                FROM {raw.source}
+            ),
             norm AS ({body})
             SELECT * REPLACE (coalesce(currency, ?) AS currency),
                 CASE
                     WHEN customer_key IS NULL THEN 'missing customer'
                     WHEN order_id IS NULL THEN 'missing order id'
                     WHEN ts IS NULL THEN 'missing date'
+                    WHEN revenue IS NULL THEN 'missing amount'
                     WHEN voided THEN 'voided order'
                     WHEN unit_price <= 0 OR (unit_price IS NULL AND revenue = 0)
                         THEN 'non-positive price'

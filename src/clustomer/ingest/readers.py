@@ -16,6 +16,8 @@ Nothing here writes to the workspace file.
 
 from __future__ import annotations
 
+import codecs
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,7 +28,13 @@ import duckdb
 
 from clustomer.errors import InputError
 from clustomer.ingest.layouts import Layout, Match, detect_layout
-from clustomer.ingest.sniff import SAMPLE_ROWS, detect_date_format, sniff_csv, uses_decimal_comma
+from clustomer.ingest.sniff import (
+    SAMPLE_ROWS,
+    DateFormat,
+    detect_date_format,
+    detect_number_format,
+    sniff_csv,
+)
 from clustomer.store.db import Store
 
 _SQL_TYPES = {"number": "DOUBLE", "timestamp": "TIMESTAMP", "text": "VARCHAR"}
@@ -48,6 +56,8 @@ class RawFile:
     columns: list[str] = field(default_factory=list)
     csv_types: dict[str, str] = field(default_factory=dict)
     csv_header: list[str] = field(default_factory=list)
+    #: the file DuckDB reads (the original, or a UTF-8 copy of a Windows-1252 file)
+    scan_path: Path | None = None
 
     @property
     def layout(self) -> Layout:
@@ -76,6 +86,8 @@ def read_file(
     """
     if not path.exists():
         raise InputError("no such file", file=str(path))
+    if not path.is_file():
+        raise InputError("this is a folder, not a file; give one export file", file=str(path))
     if path.stat().st_size == 0:
         raise InputError("the file is empty (0 bytes)", file=path.name)
     store.drop_stage()
@@ -110,34 +122,38 @@ def _read_csv(
     dialect = sniff_csv(path)
     match = detect_layout(dialect.header, layout, mapping, file=path.name)
     by_column = {col: name for name, col in match.columns.items()}
+    time_field = match.layout.time_field
+    index: dict[str, int] = {}
     columns: dict[str, str] = {}
     for i, col in enumerate(dialect.header):
         name = by_column.get(col)
+        if name in index:  # a repeated header: only its first column feeds the field
+            name = None
         kind = match.layout.field(name).kind if name else "text"
-        if name and kind == "timestamp" and name != match.layout.time_field:
+        if name and kind == "timestamp" and name != time_field:
             kind = "text"  # secondary dates are parsed leniently by the normaliser
+        if name:
+            index[name] = i
         columns[name or f"_c{i}"] = _SQL_TYPES[kind]
-    index = {col: i for i, col in enumerate(dialect.header)}
 
     def sample(field_name: str) -> list[str]:
-        i = index[match.columns[field_name]]
+        i = index[field_name]
         return [r[i] for r in dialect.sample if i < len(r)]
 
-    time_field = match.layout.time_field
-    fmt = date_format or detect_date_format(sample(time_field))
-    numbers = [
-        f.name for f in match.layout.fields if f.kind == "number" and f.name in match.columns
-    ]
-    decimal = (
-        ","
-        if dialect.delimiter != "," and any(uses_decimal_comma(sample(n)) for n in numbers)
-        else "."
+    fmt = (
+        DateFormat(date_format)
+        if date_format
+        else detect_date_format(sample(time_field), file=path.name)
     )
+    columns[time_field] = fmt.sql_type
+    numbers = [f.name for f in match.layout.fields if f.kind == "number" and f.name in index]
+    num = detect_number_format([v for n in numbers for v in sample(n)], dialect.delimiter)
     options: dict[str, Any] = {
         "encoding": dialect.encoding,
         "delimiter": dialect.delimiter,
-        "decimal_separator": decimal,
-        "date_format": fmt,
+        "decimal_separator": num.decimal,
+        "thousands": num.thousands,
+        "date_format": fmt.fmt,
     }
     raw = RawFile(
         path,
@@ -150,8 +166,29 @@ def _read_csv(
         csv_types=columns,
         csv_header=dialect.header,
     )
+    if dialect.encoding != "utf-8":
+        use_utf8_copy(raw)
     raw.source = _csv_source(raw)
     return raw
+
+
+def use_utf8_copy(raw: RawFile) -> None:
+    """Read a Windows-1252 (or latin-1) file through a UTF-8 copy of it.
+
+    DuckDB reads only UTF-8 (and strict latin-1) without extensions; shops' CSVs saved by
+    Excel on Windows hold bytes such as 0x92 (’) and 0x80 (€). Bytes that mean nothing in
+    Windows-1252 become U+FFFD.
+    """
+    decoder = codecs.getincrementaldecoder("cp1252")(errors="replace")
+    target = Path(tempfile.mkdtemp(prefix="clustomer-")) / ("utf8" + raw.path.suffix)
+    with raw.path.open("rb") as src, target.open("wb") as dst:
+        while block := src.read(1 << 22):
+            dst.write(decoder.decode(block).encode("utf-8"))
+        dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+    raw.scan_path = target
+    raw.options["encoding"] = "utf-8"
+    raw.options["transcoded_from"] = "cp1252"
+    raw.source = _csv_source(raw)
 
 
 def _csv_source(raw: RawFile) -> str:
@@ -171,9 +208,24 @@ def _csv_source(raw: RawFile) -> str:
         f"rejects_table = {_sql_str(REJECTS_TABLE)}",
         f"rejects_scan = {_sql_str(REJECTS_SCAN)}",
     ]
+    if o.get("thousands"):
+        opts.append(f"thousands = {_sql_str(o['thousands'])}")
     if o.get("date_format"):
         opts.append(f"timestampformat = {_sql_str(o['date_format'])}")
-    return f"read_csv({_sql_str(str(raw.path))}, {', '.join(opts)})"
+    return f"read_csv({_sql_str(str(literal_path(raw.scan_path or raw.path)))}, {', '.join(opts)})"
+
+
+def literal_path(path: Path) -> Path:
+    """A name for ``path`` that DuckDB will not read as a glob pattern.
+
+    DuckDB expands ``*``, ``?`` and ``[...]`` in file names; a file really named
+    ``orders[1].csv`` is read through a plain-named link to it instead.
+    """
+    if not any(c in str(path) for c in "*?[]{}"):
+        return path
+    link = Path(tempfile.mkdtemp(prefix="clustomer-")) / ("input" + "".join(path.suffixes[-1:]))
+    link.symlink_to(path.resolve())
+    return link
 
 
 REJECTS_TABLE = "clustomer_rejects"
@@ -190,7 +242,7 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
     """After ``raw.source`` was scanned: record rejects, count rows.
 
     Returns True when the scan must be run again — a byte beyond the sniffed part of the
-    file was not UTF-8, so the file is re-read as latin-1.
+    file was not UTF-8, so the file is re-read through a UTF-8 copy (Windows-1252).
 
     Raises
     ------
@@ -211,9 +263,8 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
     bad_encoding = store.scalar(
         f"SELECT count(*) FROM {rejects} WHERE error_type = 'INVALID ENCODING'"
     )
-    if bad_encoding and raw.options["encoding"] == "utf-8":
-        raw.options["encoding"] = "latin-1"
-        raw.source = _csv_source(raw)
+    if bad_encoding and raw.scan_path is None:
+        use_utf8_copy(raw)  # a byte past the sniffed part is not UTF-8
         return True
     fatal = store.rows(
         f"SELECT line, column_name, error_type, error_message FROM {rejects} "
@@ -245,11 +296,15 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
     store.execute(
         f"""
         INSERT INTO stage.rejects
-        SELECT DISTINCT line, column_name,
+        SELECT line, column_name,
                {value_sql},
                {message_sql},
                CASE WHEN error_type = 'CAST' THEN 'unparseable value' ELSE 'malformed line' END
         FROM {rejects}
+        -- one entry, so one reason, per line: an unparseable value comes first
+        QUALIFY row_number() OVER (
+            PARTITION BY line ORDER BY error_type <> 'CAST', column_name
+        ) = 1
         """
     )
     # report columns by their header in the file, not by field name
@@ -290,7 +345,7 @@ def _read_parquet(
     try:
         store.execute(
             "CREATE TABLE stage.src AS SELECT *, file_row_number + 1 AS _line "
-            f"FROM read_parquet({_sql_str(str(path))}, file_row_number = true)"
+            f"FROM read_parquet({_sql_str(str(literal_path(path)))}, file_row_number = true)"
         )
     except duckdb.Error as exc:
         raise InputError(f"cannot read this Parquet file: {exc}", file=path.name) from None
@@ -376,12 +431,14 @@ def _typed_from_src(
     match = detect_layout(header, layout, mapping, file=path.name)
     by_column = {col: name for name, col in match.columns.items()}
     time_col = match.columns[match.layout.time_field]
-    fmt = date_format
-    if fmt is None and types[time_col] == "VARCHAR":
+    fmt = DateFormat(date_format) if date_format else DateFormat()
+    if date_format is None and types[time_col] == "VARCHAR":
+        tq = '"' + time_col.replace('"', '""') + '"'
         vals = store.rows(
-            f'SELECT "{time_col}" FROM stage.src WHERE "{time_col}" IS NOT NULL LIMIT {SAMPLE_ROWS}'
+            f"SELECT {tq} FROM stage.src WHERE {tq} IS NOT NULL "
+            f"USING SAMPLE {SAMPLE_ROWS} ROWS (reservoir, 0)"
         )
-        fmt = detect_date_format([v for (v,) in vals])
+        fmt = detect_date_format([v for (v,) in vals], file=path.name)
     select = ["_line"]
     checks: list[tuple[str, str]] = []  # (column header, typed expression)
     for i, col in enumerate(header):
@@ -401,9 +458,9 @@ def _typed_from_src(
             checks.append((col, expr))
         elif types[col] == "VARCHAR":
             expr = (
-                f"TRY_CAST(try_strptime(trim({q}), {_sql_str(fmt)}) AS TIMESTAMP)"
-                if fmt
-                else f"TRY_CAST(trim({q}) AS TIMESTAMP)"
+                f"TRY_CAST(try_strptime(trim({q}), {_sql_str(fmt.fmt)}) AS TIMESTAMP)"
+                if fmt.fmt
+                else f"TRY_CAST(TRY_CAST(trim({q}) AS {fmt.sql_type}) AS TIMESTAMP)"
             )
             checks.append((col, expr))
         else:
@@ -428,4 +485,4 @@ def _typed_from_src(
     rows = int(store.scalar("SELECT count(*) FROM stage.raw"))
     rejected = int(store.scalar("SELECT count(DISTINCT line) FROM stage.rejects"))
     names = [by_column.get(col) or f"_c{i}" for i, col in enumerate(header)]
-    return RawFile(path, fmt_name, match, rows, rejected, {"date_format": fmt}, columns=names)
+    return RawFile(path, fmt_name, match, rows, rejected, {"date_format": fmt.fmt}, columns=names)

@@ -40,11 +40,21 @@ class CsvDialect:
     encoding: str
     delimiter: str
     header: list[str]
+    #: data rows sampled from the start of the file and from evenly spread places in it
     sample: list[list[str]]
 
 
+#: how many extra places in a big file are sampled, and how much is read at each
+SPREAD_CHUNKS = 24
+SPREAD_BYTES = 1 << 15
+
+
 def sniff_csv(path: Path) -> CsvDialect:
-    """Find the encoding, delimiter and header of a CSV file from its first megabyte.
+    """Find the encoding, delimiter and header of a CSV file, and sample its rows.
+
+    The header and the first rows come from the first megabyte; further rows from
+    places spread over the whole file, so that a format question (day-first dates, say)
+    is settled by the whole file rather than its first days.
 
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
@@ -53,31 +63,50 @@ def sniff_csv(path: Path) -> CsvDialect:
     >>> d.delimiter, d.header, d.sample
     (';', ['a', 'b'], [['1', '2,5']])
     """
+    size = path.stat().st_size
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
         more = bool(fh.read(1))
+        spread: list[bytes] = []
+        if more:
+            step = (size - SNIFF_BYTES) // (SPREAD_CHUNKS + 1)
+            for i in range(1, SPREAD_CHUNKS + 1):
+                fh.seek(SNIFF_BYTES + i * step)
+                spread.append(fh.read(SPREAD_BYTES))
     if more:  # drop a possibly cut last line
         head = head[: head.rfind(b"\n") + 1] or head
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     try:
         text, encoding = head.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        text, encoding = head.decode("latin-1"), "latin-1"
+    except UnicodeDecodeError:  # Excel on Windows saves CSV as Windows-1252 (latin-1 and more)
+        text, encoding = head.decode("cp1252", errors="replace"), "cp1252"
     if not text.strip():
         raise InputError("the file is empty (no header line)", file=path.name)
     first = text.splitlines()[0]
     counts = {d: _count_outside_quotes(first, d) for d in (",", ";", "\t", "|")}
     delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) else ","
-    try:
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=False))
-    except csv.Error:
-        rows = [next(csv.reader([first], delimiter=delimiter))]
-    rows = [r for r in rows if r]
+    rows = _parse_rows(text, delimiter)
+    if not rows:
+        raise InputError("the first line (the header) is blank", file=path.name, line=1)
     header = [h.strip() for h in rows[0]]
     if not any(header):
         raise InputError("the first line (the header) is blank", file=path.name, line=1)
-    return CsvDialect(encoding, delimiter, header, rows[1 : SAMPLE_ROWS + 1])
+    sample = rows[1 : SAMPLE_ROWS + 1]
+    for chunk in spread:
+        # whole lines only: drop the cut first and last ones
+        body = chunk[chunk.find(b"\n") + 1 : chunk.rfind(b"\n") + 1]
+        decoded = body.decode(encoding, errors="replace")
+        sample += [r for r in _parse_rows(decoded, delimiter) if len(r) == len(header)]
+    return CsvDialect(encoding, delimiter, header, sample)
+
+
+def _parse_rows(text: str, delimiter: str) -> list[list[str]]:
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=False))
+    except csv.Error:  # an odd quote: fall back to plain splitting for the sample
+        rows = [line.split(delimiter) for line in text.splitlines()]
+    return [r for r in rows if r]
 
 
 def _count_outside_quotes(line: str, ch: str) -> int:
@@ -90,31 +119,65 @@ def _count_outside_quotes(line: str, ch: str) -> int:
     return n
 
 
-def detect_date_format(values: list[str]) -> str | None:
-    """Pick a strptime format that parses every sampled value; ``None`` means ISO 8601.
+@dataclass(frozen=True)
+class DateFormat:
+    """How a date column is read: a strptime format, or DuckDB's ISO 8601 cast.
+
+    ``sql_type`` is ``TIMESTAMPTZ`` when the ISO values carry an offset (``Z``,
+    ``+02:00``); they are then converted to UTC.
+    """
+
+    fmt: str | None = None
+    sql_type: str = "TIMESTAMP"
+
+
+_ISO = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(?P<tz>Z|[+-]\d{2}(:?\d{2})?)?$"
+)
+#: a value must parse this often in the sample for a format to be chosen; the rest of
+#: the rows that fail are dropped as "unparseable value"
+MIN_SHARE = 0.5
+
+
+def detect_date_format(values: list[str], *, file: str | None = None) -> DateFormat:
+    """Pick how to read a date column from a sample of its values.
+
+    ISO 8601 wins when it reads most values; otherwise the format among
+    :data:`DATE_FORMATS` that reads the most values. Day-first and month-first are told
+    apart by the data; when the sample cannot tell them apart the import stops and asks
+    for ``--date-format``.
 
     >>> detect_date_format(["2011-12-09 12:50:00", "2011-01-02"])
-    >>> detect_date_format(["12/1/2010 8:26", "12/13/2010 9:01"])
+    DateFormat(fmt=None, sql_type='TIMESTAMP')
+    >>> detect_date_format(["2024-01-02T10:00:00Z"]).sql_type
+    'TIMESTAMPTZ'
+    >>> detect_date_format(["12/1/2010 8:26", "12/13/2010 9:01"]).fmt
     '%m/%d/%Y %H:%M'
-    >>> detect_date_format(["13/1/2010 8:26"])
+    >>> detect_date_format(["13/1/2010 8:26", "unknown"]).fmt
     '%d/%m/%Y %H:%M'
     """
     vals = [v.strip() for v in values if v and v.strip()]
     if not vals:
-        return None
-    if all(_is_iso(v) for v in vals):
-        return None
-    for fmt in DATE_FORMATS:
-        if all(_parses(v, fmt) for v in vals):
-            return fmt
-    return None
-
-
-def _is_iso(value: str) -> bool:
-    try:
-        return datetime.fromisoformat(value).tzinfo is None
-    except ValueError:
-        return False
+        return DateFormat()
+    iso = [m for m in map(_ISO.match, vals) if m]
+    scores = {fmt: sum(_parses(v, fmt) for v in vals) for fmt in DATE_FORMATS}
+    best = max(scores.values())
+    if len(iso) >= max(best, MIN_SHARE * len(vals)):
+        with_tz = any(m.group("tz") for m in iso)
+        return DateFormat(None, "TIMESTAMPTZ" if with_tz else "TIMESTAMP")
+    if best < MIN_SHARE * len(vals):
+        return DateFormat()  # nothing fits: DuckDB's own cast, bad values are reported
+    winners = [fmt for fmt in DATE_FORMATS if scores[fmt] == best]
+    swapped = {w.replace("%d", "%D").replace("%m", "%d").replace("%D", "%m") for w in winners}
+    if len(winners) > 1 and swapped & set(winners):
+        example = next(v for v in vals if _parses(v, winners[0]))
+        raise InputError(
+            f"dates such as {example!r} could be day-first or month-first and the file "
+            "does not say which; give the format with --date-format, e.g. "
+            + " or ".join(repr(w) for w in winners[:2]),
+            file=file,
+        )
+    return DateFormat(winners[0])
 
 
 def _parses(value: str, fmt: str) -> bool:
@@ -125,18 +188,37 @@ def _parses(value: str, fmt: str) -> bool:
     return True
 
 
-_DECIMAL_COMMA = re.compile(r"^-?\d{1,3}(\.\d{3})*,\d+$|^-?\d+,\d+$")
+@dataclass(frozen=True)
+class NumberFormat:
+    decimal: str = "."
+    thousands: str | None = None
 
 
-def uses_decimal_comma(values: list[str]) -> bool:
-    """Whether numbers are written with a decimal comma (``29,98``).
+_COMMA_DECIMAL = re.compile(r"^[-+]?\d{1,3}(\.\d{3})*,\d+$|^[-+]?\d+,\d+$")
+_DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(\.\d{3})+(,\d+)?$")
+_COMMA_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_DOT_DECIMAL = re.compile(r"^[-+]?\d*\.\d+$")
 
-    >>> uses_decimal_comma(["29,98", "1.234,50"]), uses_decimal_comma(["29.98"])
-    (True, False)
+
+def detect_number_format(values: list[str], delimiter: str) -> NumberFormat:
+    """Decimal separator and thousands separator of numbers, from a sample.
+
+    >>> detect_number_format(["29,98", "1.234,50"], ";")
+    NumberFormat(decimal=',', thousands='.')
+    >>> detect_number_format(["1.234", "20,5"], ";")
+    NumberFormat(decimal=',', thousands='.')
+    >>> detect_number_format(["29.98", "1,234.50"], ",")
+    NumberFormat(decimal='.', thousands=',')
+    >>> detect_number_format(["29.98"], ";")
+    NumberFormat(decimal='.', thousands=None)
     """
     vals = [v.strip() for v in values if v and v.strip()]
-    return (
-        bool(vals)
-        and any(_DECIMAL_COMMA.match(v) for v in vals)
-        and not any(re.match(r"^-?\d+\.\d+$", v) for v in vals)
-    )
+    if delimiter != "," and any(_COMMA_DECIMAL.match(v) for v in vals):
+        # a dot with exactly three digits after it is a thousands separator here
+        plain_dots = [v for v in vals if _DOT_DECIMAL.match(v) and not _DOT_THOUSANDS.match(v)]
+        if not plain_dots:
+            thousands = "." if any(_DOT_THOUSANDS.match(v) for v in vals) else None
+            return NumberFormat(",", thousands)
+    if any(_COMMA_THOUSANDS.match(v) for v in vals):
+        return NumberFormat(".", ",")
+    return NumberFormat()

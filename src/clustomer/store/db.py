@@ -33,6 +33,8 @@ class Store:
         DuckDB's memory limit, e.g. ``"2GB"``. Larger work spills to disk.
     threads : int, optional
         Worker threads for DuckDB (default: all cores).
+    create : bool
+        Create the file when it does not exist (otherwise that is an error).
 
     Examples
     --------
@@ -48,8 +50,11 @@ class Store:
         *,
         memory_limit: str | None = None,
         threads: int | None = None,
+        create: bool = True,
     ) -> None:
         self.path = str(path)
+        if self.path != MEMORY:
+            check_workspace_file(Path(self.path), create=create)
         config: dict[str, Any] = {}
         if memory_limit:
             config["memory_limit"] = memory_limit
@@ -110,6 +115,27 @@ class Store:
             self.con.close()
         except duckdb.Error:
             pass
+
+
+def check_workspace_file(path: Path, *, create: bool) -> None:
+    """Refuse a path that is not a workspace: missing (unless creating), or another file.
+
+    DuckDB would happily treat ``orders.csv`` as a database to open; a typo in
+    ``--workspace`` must not turn an export into an empty workspace.
+    """
+    if not path.exists():
+        if not create:
+            raise WorkspaceError(f"there is no workspace at {path}")
+        return
+    if path.is_dir():
+        raise WorkspaceError(f"{path} is a folder; give the workspace file (e.g. shop.duckdb)")
+    with path.open("rb") as fh:
+        head = fh.read(12)
+    if path.stat().st_size and head[8:12] != b"DUCK":
+        raise WorkspaceError(
+            f"{path} is not a clustomer workspace (a DuckDB file); did you mean to import it? "
+            "Use: clustomer import FILE --workspace shop.duckdb"
+        )
 
 
 def _lock_message(path: str, detail: str) -> str:

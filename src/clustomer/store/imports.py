@@ -22,6 +22,7 @@ DROP_REASONS = (
     "missing customer",
     "missing order id",
     "missing date",
+    "missing amount",
     "voided order",
     "non-positive price",
     "zero quantity",
