@@ -393,3 +393,13 @@ def test_shopify_refund_never_takes_an_order_below_zero(
     assert f.loc["a@x.com", "frequency"] == 0  # a refunded order is not a purchase
     assert f.loc["b@x.com", "monetary"] == pytest.approx(0.0)
     assert f.loc["c@x.com", "frequency"] == 1
+
+
+def test_one_currency_per_workspace(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    path = write_file("fx2.csv", HEADER + "a,1,2024-01-01,p,1,2,EUR\nb,2,2024-01-01,p,1,3,USD\n")
+    eur = ws.import_file(path, currency="EUR")
+    assert eur.currency == "EUR"
+    assert ws.import_file(path, currency="eur").already_imported
+    with pytest.raises(InputError, match="holds orders in EUR.*workspace of its own"):
+        ws.import_file(path, currency="USD")  # same bytes, other rows: not a repeat
+    assert len(ws.imports()) == 1

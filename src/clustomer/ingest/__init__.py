@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+from clustomer.errors import InputError
 from clustomer.ingest.layouts import LAYOUTS, Layout, detect_layout
 from clustomer.ingest.normalize import Accounting, normalize
 from clustomer.ingest.readers import RawFile, read_file
@@ -19,6 +20,7 @@ from clustomer.store.imports import (
     find_by_hash,
     load_summary,
     size_seen,
+    workspace_currencies,
 )
 
 __all__ = ["LAYOUTS", "Layout", "content_hash", "detect_layout", "import_file"]
@@ -65,7 +67,8 @@ def import_file(
         # cannot be a repeat, so hash in the background while the file is staged.
         hashing = pool.submit(content_hash, path) if size >= 0 else None
         if hashing is not None and size_seen(store, size):
-            earlier = find_by_hash(store, hashing.result())
+            # the same bytes with another --currency select other rows: not a repeat
+            earlier = find_by_hash(store, hashing.result(), currency.upper() if currency else None)
             if earlier is not None:
                 return _repeat(store, earlier)
         cutoff = as_of or datetime.now(UTC).replace(tzinfo=None)
@@ -95,6 +98,16 @@ def _commit(
     mapping: Mapping[str, str] | None,
     started: float,
 ) -> ImportSummary:
+    held = workspace_currencies(store)
+    if acc.currency and held and acc.currency not in held:
+        raise InputError(
+            f"this workspace holds orders in {', '.join(held)} and this file is in "
+            f"{acc.currency}; amounts in different currencies cannot be added up. Import it "
+            "into a workspace of its own (--workspace shop_"
+            f"{acc.currency.lower()}.duckdb), or pick the rows in {held[0]} with "
+            f"--currency {held[0]}",
+            file=path.name,
+        )
     summary = ImportSummary(
         import_id=0,
         file=path.name,

@@ -37,7 +37,8 @@ class ImportSummary:
     """The account of one imported file: what was read, kept and dropped, and why.
 
     ``rows_read == rows_kept + sum(rows_dropped.values())`` always holds. ``revenue`` is
-    the sum of quantity × unit price over every row of the file that could be parsed;
+    the sum of quantity × unit price over every row of the file that could be parsed,
+    plus the negative refund lines added for Shopify orders (``extra_lines``);
     ``revenue_kept`` is the net revenue of the kept lines (returns and refunds included)
     and ``revenue_dropped`` the revenue of each drop reason.
     """
@@ -81,10 +82,18 @@ def size_seen(store: Store, size: int) -> bool:
     return bool(store.scalar("SELECT count(*) FROM imports WHERE file_bytes = ?", [size]))
 
 
-def find_by_hash(store: Store, content_hash: str) -> int | None:
-    """The id of an earlier import of the same bytes, if any."""
-    found = store.scalar("SELECT import_id FROM imports WHERE content_hash = ?", [content_hash])
+def find_by_hash(store: Store, content_hash: str, currency: str | None = None) -> int | None:
+    """The id of an earlier import of the same bytes (in ``currency``, if one is given)."""
+    found = store.scalar(
+        "SELECT min(import_id) FROM imports WHERE content_hash = ? AND (? IS NULL OR currency = ?)",
+        [content_hash, currency, currency],
+    )
     return int(found) if found is not None else None
+
+
+def workspace_currencies(store: Store) -> list[str]:
+    """The currencies of the imports so far (a workspace holds one)."""
+    return [c for (c,) in store.rows("SELECT DISTINCT currency FROM imports ORDER BY 1") if c]
 
 
 def commit_import(store: Store, summary: ImportSummary) -> int:

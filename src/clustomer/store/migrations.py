@@ -62,7 +62,7 @@ def _initial(con: duckdb.DuckDBPyConnection) -> None:
             import_id      INTEGER PRIMARY KEY,
             file_name      VARCHAR NOT NULL,
             file_bytes     BIGINT NOT NULL,
-            content_hash   VARCHAR NOT NULL UNIQUE,
+            content_hash   VARCHAR NOT NULL,
             layout         VARCHAR NOT NULL,
             mapping        JSON,
             currency       VARCHAR,
@@ -78,7 +78,8 @@ def _initial(con: duckdb.DuckDBPyConnection) -> None:
             first_order    TIMESTAMP,
             last_order     TIMESTAMP,
             imported_at    TIMESTAMPTZ NOT NULL,
-            seconds        DOUBLE
+            seconds        DOUBLE,
+            UNIQUE (content_hash, currency)
         );
         CREATE TABLE import_drops (
             import_id  INTEGER NOT NULL,
