@@ -403,3 +403,20 @@ def test_one_currency_per_workspace(ws: Workspace, write_file: Callable[..., Pat
     with pytest.raises(InputError, match="holds orders in EUR.*workspace of its own"):
         ws.import_file(path, currency="USD")  # same bytes, other rows: not a repeat
     assert len(ws.imports()) == 1
+
+
+def test_mixed_line_endings(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    text = (
+        "customer_id,order_id,order_date,amount\r\n"
+        "a,1,2024-01-01,5\r\nb,2,2024-01-02,6\nc,3,2024-01-03,7\r\n"
+    )
+    s = ws.import_file(write_file("mixed_nl.csv", text))
+    assert (s.rows_read, s.rows_kept) == (3, 3)
+
+
+def test_reject_messages_never_quote_the_value(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = "customer_id,order_id,order_date,amount\nCUST1,1,2024-01-01,CUST1\nb,2,2024-01-02,6\n"
+    s = ws.import_file(write_file("idvalue.csv", text))
+    assert s.rejects[0]["message"] == "not a number" and s.rejects[0]["value"] == "CUST1"

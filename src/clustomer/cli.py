@@ -184,7 +184,9 @@ def _print_import(s: Any) -> None:
         )
     out.print(_import_table(s))
     for r in s.rejects[:10]:
-        out.print(escape(f"  line {r['line']}, column {r['column']}: {r['message']}"))
+        value = f'"{r["value"]}": ' if r.get("value") is not None else ""
+        where = f"line {r['line']}" + (f", column {r['column']}" if r.get("column") else "")
+        out.print(escape(f"  {where}: {value}{r['message']}"))
     if len(s.rejects) > 10:
         out.print(f"  … and {len(s.rejects) - 10} more (clustomer quality {s.import_id})")
 

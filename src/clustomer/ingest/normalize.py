@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import duckdb
+
 from clustomer.errors import InputError
-from clustomer.ingest.readers import RawFile, before_scan, finish_scan
+from clustomer.ingest.readers import RawFile, before_scan, finish_scan, recover_scan
 from clustomer.store.db import Store
 from clustomer.store.imports import DROP_REASONS
 
@@ -234,33 +236,11 @@ def normalize(
     while True:
         before_scan(store)
         store.execute("DROP TABLE IF EXISTS stage.lines")
-        store.execute(
-            f"""
-            CREATE TABLE stage.lines AS
-            WITH raw AS (
-                SELECT * REPLACE (CAST({time_col} AS TIMESTAMP) AS {time_col}),
-                       {line_hash} AS _h
-                FROM {raw.source}
-            ),
-            norm AS ({body})
-            SELECT * REPLACE (coalesce(currency, ?) AS currency),
-                CASE
-                    WHEN customer_key IS NULL THEN 'missing customer'
-                    WHEN order_id IS NULL THEN 'missing order id'
-                    WHEN ts IS NULL THEN 'missing date'
-                    WHEN revenue IS NULL THEN 'missing amount'
-                    WHEN voided THEN 'voided order'
-                    WHEN unit_price <= 0 OR (unit_price IS NULL AND revenue = 0)
-                        THEN 'non-positive price'
-                    WHEN quantity = 0 THEN 'zero quantity'
-                    WHEN ? IS NOT NULL AND coalesce(currency, ?) IS DISTINCT FROM ?
-                        THEN 'other currency'
-                    WHEN ts > ? THEN 'date after as-of date'
-                END AS drop_reason
-            FROM norm
-            """,
-            [default_currency, chosen, default_currency, chosen, as_of],
-        )
+        try:
+            _scan(store, raw, time_col, line_hash, body, default_currency, chosen, as_of)
+        except duckdb.Error as exc:
+            recover_scan(raw, exc)  # a clean copy of the file, once; else a clear error
+            continue
         rows = int(store.scalar("SELECT count(*) FROM stage.lines"))
         if not finish_scan(store, raw, rows):
             break
@@ -287,6 +267,46 @@ def normalize(
             "FROM stage.lines LIMIT 0"
         )
     return _account(store, raw, currencies[0][0] if currencies else default_currency)
+
+
+def _scan(
+    store: Store,
+    raw: RawFile,
+    time_col: str,
+    line_hash: str,
+    body: str,
+    default_currency: str | None,
+    chosen: str | None,
+    as_of: datetime,
+) -> None:
+    """The one scan of the file: normalised lines, line hash and first drop reason."""
+    store.execute(
+        f"""
+        CREATE TABLE stage.lines AS
+        WITH raw AS (
+            SELECT * REPLACE (CAST({time_col} AS TIMESTAMP) AS {time_col}),
+                   {line_hash} AS _h
+            FROM {raw.source}
+        ),
+        norm AS ({body})
+        SELECT * REPLACE (coalesce(currency, ?) AS currency),
+            CASE
+                WHEN customer_key IS NULL THEN 'missing customer'
+                WHEN order_id IS NULL THEN 'missing order id'
+                WHEN ts IS NULL THEN 'missing date'
+                WHEN revenue IS NULL THEN 'missing amount'
+                WHEN voided THEN 'voided order'
+                WHEN unit_price <= 0 OR (unit_price IS NULL AND revenue = 0)
+                    THEN 'non-positive price'
+                WHEN quantity = 0 THEN 'zero quantity'
+                WHEN ? IS NOT NULL AND coalesce(currency, ?) IS DISTINCT FROM ?
+                    THEN 'other currency'
+                WHEN ts > ? THEN 'date after as-of date'
+            END AS drop_reason
+        FROM norm
+        """,
+        [default_currency, chosen, default_currency, chosen, as_of],
+    )
 
 
 def _mark_duplicates(store: Store) -> None:

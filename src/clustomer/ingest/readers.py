@@ -172,23 +172,44 @@ def _read_csv(
     return raw
 
 
-def use_utf8_copy(raw: RawFile) -> None:
-    """Read a Windows-1252 (or latin-1) file through a UTF-8 copy of it.
+def use_utf8_copy(raw: RawFile, *, source_encoding: str = "cp1252") -> None:
+    """Read the file through a clean UTF-8 copy of it, with plain ``\\n`` line ends.
 
     DuckDB reads only UTF-8 (and strict latin-1) without extensions; shops' CSVs saved by
-    Excel on Windows hold bytes such as 0x92 (’) and 0x80 (€). Bytes that mean nothing in
-    Windows-1252 become U+FFFD.
+    Excel on Windows hold bytes such as 0x92 (’) and 0x80 (€), and files stitched
+    together by hand may mix CRLF and LF line ends, which DuckDB's reader refuses. Bytes
+    that mean nothing in Windows-1252 become U+FFFD.
     """
-    decoder = codecs.getincrementaldecoder("cp1252")(errors="replace")
-    target = Path(tempfile.mkdtemp(prefix="clustomer-")) / ("utf8" + raw.path.suffix)
-    with raw.path.open("rb") as src, target.open("wb") as dst:
+    decoder = codecs.getincrementaldecoder(source_encoding)(errors="replace")
+    target = Path(tempfile.mkdtemp(prefix="clustomer-")) / ("clean" + raw.path.suffix)
+    carry = ""
+    with raw.path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         while block := src.read(1 << 22):
-            dst.write(decoder.decode(block).encode("utf-8"))
-        dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+            text = carry + decoder.decode(block)
+            carry = "\r" if text.endswith("\r") else ""  # a CRLF may straddle two blocks
+            text = text[: len(text) - len(carry)]
+            dst.write(text.replace("\r\n", "\n").replace("\r", "\n"))
+        dst.write((carry + decoder.decode(b"", final=True)).replace("\r", "\n"))
     raw.scan_path = target
     raw.options["encoding"] = "utf-8"
-    raw.options["transcoded_from"] = "cp1252"
+    raw.options["cleaned_from"] = source_encoding
     raw.source = _csv_source(raw)
+
+
+def recover_scan(raw: RawFile, exc: Exception) -> None:
+    """After DuckDB's reader gave up on a CSV: retry once on a clean copy, else explain.
+
+    Raises
+    ------
+    InputError
+        When a clean copy was already tried, or the file is not a CSV problem we know.
+    """
+    if raw.format == "csv" and raw.scan_path is None:
+        encoding = "utf-8" if raw.options.get("encoding") == "utf-8" else "cp1252"
+        use_utf8_copy(raw, source_encoding=encoding)
+        return
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    raise InputError(f"DuckDB cannot read this file: {first}", file=raw.path.name) from None
 
 
 def _csv_source(raw: RawFile) -> str:
@@ -285,11 +306,11 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
         "nullif(left(regexp_extract(error_message, 'Could not convert string \"(.*)\" to', 1), "
         "60), '')"
     )
+    # the message never repeats the value (it may be a customer id, and messages reach
+    # the report); the value itself is kept beside it, e-mail addresses masked
     message_sql = (
-        "CASE WHEN error_type = 'CAST' THEN 'could not read \"' || "
-        + value_sql
-        + " || '\" as a ' || CASE WHEN error_message LIKE '%''TIMESTAMP''%' THEN 'date' "
-        "ELSE 'number' END ELSE regexp_replace(error_message, "
+        "CASE WHEN error_type = 'CAST' THEN CASE WHEN error_message LIKE '%''TIMESTAMP%' "
+        "THEN 'not a date' ELSE 'not a number' END ELSE regexp_replace(error_message, "
         "'Expected Number of Columns: (\\d+) Found: (\\d+)', "
         "'this line has \\2 fields where the header has \\1') END"
     )
@@ -472,8 +493,7 @@ def _typed_from_src(
         store.execute(
             "INSERT INTO stage.rejects "
             f"SELECT _line, ?, {_masked(f'left(CAST({q} AS VARCHAR), 60)')}, "
-            f"'could not read ' || {_masked(f'CAST({q} AS VARCHAR)')} || ' as a ' || ?, "
-            "'unparseable value' "
+            "'not a ' || ?, 'unparseable value' "
             f"FROM stage.src WHERE {q} IS NOT NULL AND {expr} IS NULL",
             [col, "date" if "TIMESTAMP" in expr else "number"],
         )

@@ -172,7 +172,9 @@ def _axis_z(
         sd = np.nanstd(v, axis=0)
         med = pd.DataFrame(v).groupby(labels).median().reindex(segment_ids).to_numpy()
         z = signs * (med - mu) / sd
-    z[:, ~(sd > 0)] = 0.0
+    # no spread (say, every customer bought once): the axis says nothing; rounding noise
+    # in the standard deviation must not turn into a z-score
+    z[:, ~(sd > 1e-9 * np.maximum(1.0, np.abs(mu)))] = 0.0
     return np.where(np.isfinite(z), z, 0.0)
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ from sklearn.utils import check_random_state
 
 from clustomer.errors import ClustomerError
 from clustomer.segment.profile import NAMING_AXES, profile_segments
-from clustomer.segment.result import CLUSTER_FEATURES, SegmentationResult
+from clustomer.segment.result import CLUSTER_FEATURES, KSelection, SegmentationResult
 from clustomer.segment.rfm import RFM_SEGMENTS, rfm_scores
 from clustomer.segment.segmenter import CustomerSegmenter
 
@@ -117,6 +118,24 @@ def _rfm_counts(assignments: pd.DataFrame, monetary: np.ndarray) -> pd.DataFrame
                 revenue / total_revenue if total_revenue != 0 else np.zeros(len(names))
             ),
         }
+    )
+
+
+def _actual_k(model: CustomerSegmenter) -> KSelection:
+    """The k selection, told how many segments really came out.
+
+    With fewer distinct customers than k, k-means leaves segments empty and they are
+    dropped; the run then reports the segments it has, and says why.
+    """
+    sel = model.k_selection_
+    formed = int(model.n_clusters_)
+    if formed >= sel.chosen_k:
+        return sel
+    return replace(
+        sel,
+        chosen_k=formed,
+        reason=f"{sel.reason}; only {formed} segments could be formed, because the "
+        f"customers fall into only {formed} distinct groups",
     )
 
 
@@ -251,7 +270,7 @@ def run_segmentation(
     return SegmentationResult(
         assignments=assignments,
         profiles=profiles,
-        k_selection=model.k_selection_,
+        k_selection=_actual_k(model),
         projection=projection,
         feature_columns=cols,
         rfm_counts=rfm_counts,

@@ -228,11 +228,15 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         raw = signed_log1p(Xv) if self.log_transform else Xv
         self.scaler_ = StandardScaler().fit(raw)
         Z = np.asarray(self.scaler_.transform(raw), dtype=np.float64)
+        # Fit on the rows in a canonical order (sorted by their values), so that the same
+        # customers give the same segments whatever order they arrive in: k-means++
+        # seeding and the k-selection sample pick rows by position.
+        Zc = Z[np.lexsort(Z.T[::-1])]
 
         candidates = list(range(k_min, k_max + 1))
         if n_clusters is not None:
             candidates.append(n_clusters)
-        curves = k_curves(Z, candidates, sample_size=sample_size, random_state=rng, n_init=n_init)
+        curves = k_curves(Zc, candidates, sample_size=sample_size, random_state=rng, n_init=n_init)
         selection: KSelection = selection_from_curves(curves, forced_k=n_clusters)
         k = selection.chosen_k
 
@@ -244,14 +248,14 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             warnings.simplefilter("ignore", ConvergenceWarning)
             if start is None:
                 km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=rng)
-                km.fit(Z)
+                km.fit(Zc)
             elif curves.sample_size >= n_samples:
                 # The sample was all the data: refining the sample fit is (nearly) free.
                 km = KMeans(n_clusters=k, init=start, n_init=1, random_state=rng)
-                km.fit(Z)
+                km.fit(Zc)
             else:
                 km = KMeans(n_clusters=k, init=start.astype(np.float32), n_init=1, random_state=rng)
-                km.fit(Z.astype(np.float32))
+                km.fit(Zc.astype(np.float32))
         centers = np.asarray(km.cluster_centers_, dtype=np.float64)
 
         labels, _ = _nearest(Z, centers)
