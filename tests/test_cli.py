@@ -100,6 +100,9 @@ def test_segment_forced_k_table(tmp_path: Path, small_orders: Path) -> None:
 
 
 def test_segment_empty_workspace_is_a_clear_error(tmp_path: Path) -> None:
+    from clustomer import Workspace
+
+    Workspace(tmp_path / "w.duckdb").close()  # exists, holds nothing
     result = runner.invoke(
         app, ["segment", "-w", str(tmp_path / "w.duckdb"), "--out", str(tmp_path)]
     )
@@ -194,3 +197,16 @@ def test_workspace_mistakes_are_plain_errors(tmp_path: Path, data_dir: Path) -> 
     taken = runner.invoke(app, args)
     assert taken.exit_code == 1 and "is a file" in taken.stderr
     assert "Traceback" not in taken.output + folder.output
+
+
+def test_a_good_import_survives_a_failed_segmentation(tmp_path: Path, data_dir: Path) -> None:
+    ws = tmp_path / "w.duckdb"
+    args = ["segment", str(data_dir / "shopify_orders.csv"), "-w", str(ws), "--out", str(tmp_path)]
+    result = runner.invoke(app, args)  # only 2 customers with purchases: too few to segment
+    assert result.exit_code == 1 and "at least 3 customers" in result.stderr
+    assert ws.exists()
+    q = runner.invoke(app, ["quality", "-w", str(ws), "--json"])
+    assert q.exit_code == 0 and json.loads(q.stdout)["rows_kept"] == 6
+    typo = runner.invoke(app, ["segment", "-w", str(tmp_path / "nope.duckdb")])
+    assert typo.exit_code == 3 and "no workspace at" in typo.stderr
+    assert not (tmp_path / "nope.duckdb").exists()

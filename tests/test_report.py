@@ -402,3 +402,14 @@ def test_write_report_to_unwritable_path(tmp_path: Path, summary: dict[str, Any]
     with pytest.raises(ClustomerError, match="cannot write the report"):
         write_report(summary, tmp_path / "report.html")
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_refund_lines_added_are_shown() -> None:
+    imports = make_imports()
+    imports[0]["extra_lines"] = 13
+    data = summarize_run(make_result(), imports=imports, run={"run_id": 1})
+    assert data["imports"][0]["extra_lines"] == 13
+    assert re.search(r"Refund lines added.*?>13<", render_report(data), re.S)
+    imports[0]["extra_lines"] = 0
+    quiet = render_report(summarize_run(make_result(), imports=imports, run={"run_id": 1}))
+    assert "Refund lines added" not in quiet

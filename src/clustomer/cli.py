@@ -65,6 +65,10 @@ AsOfOpt = Annotated[
         help="Cut-off date; default: now for imports, the day after the last order for features.",
     ),
 ]
+DateFormatOpt = Annotated[
+    str | None,
+    typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y."),
+]
 DEFAULT_WS = Path("clustomer.duckdb")
 
 
@@ -77,15 +81,16 @@ def _call(fn: Callable[[], T], workspace: Path | None = None) -> T:
     """Run a core call; turn errors into a one-line message (no e-mail addresses) and an
     exit code. ``CLUSTOMER_DEBUG=1`` shows the traceback of unexpected database errors.
 
-    A ``workspace`` file that did not exist before the call and the call failed is
-    removed again: a failed first import leaves nothing behind.
+    A ``workspace`` file that did not exist before the call is removed again if the call
+    failed before anything was imported: a failed first import leaves nothing behind,
+    while a good import followed by a failed segmentation is kept.
     """
     new = workspace is not None and not workspace.exists()
     try:
         try:
             return fn()
         except BaseException:
-            if new and workspace is not None:
+            if new and workspace is not None and not _holds_imports(workspace):
                 for leftover in (workspace, workspace.with_name(workspace.name + ".wal")):
                     leftover.unlink(missing_ok=True)
             raise
@@ -103,6 +108,15 @@ def _call(fn: Callable[[], T], workspace: Path | None = None) -> T:
     except OSError as exc:  # a file or folder we cannot read or write
         _fail(ClustomerError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
     raise AssertionError("unreachable")
+
+
+def _holds_imports(workspace: Path) -> bool:
+    """Whether a workspace file has any import in it (a new one may be removed if not)."""
+    try:
+        with duckdb.connect(str(workspace), read_only=True) as con:
+            return bool(con.execute("SELECT count(*) FROM imports").fetchall()[0][0])
+    except duckdb.Error:
+        return False
 
 
 def _parse_map(items: list[str] | None) -> dict[str, str]:
@@ -165,7 +179,7 @@ def _import_table(s: Any) -> Table:
         t.add_row("refund lines added", f"{s.extra_lines:,}", "")
     check = "[green]✓ read = kept + dropped[/]" if s.balanced else "[red]✗ does not add up[/]"
     t.caption = (
-        f"{check} · {s.customers:,} customers · {s.orders:,} orders · "
+        f"{check} · {s.customers:,} customers in the file · {s.orders:,} orders kept · "
         f"{s.cancellation_lines:,} cancellation lines · currency {s.currency or '—'}"
         + (
             f" · orders {s.first_order[:10]} to {s.last_order[:10]}"
@@ -192,9 +206,11 @@ def _print_import(s: Any) -> None:
 
 
 def _print_segments(summary: dict[str, Any]) -> None:
+    segmented, everyone = summary["customers_segmented"], summary["customers"]
+    aside = f"; {everyone - segmented:,} with returns only" if everyone > segmented else ""
     t = Table(
-        title=f"{summary['customers']:,} customers in {summary['k']} segments "
-        f"(as of {summary['as_of']})",
+        title=f"{segmented:,} customers in {summary['k']} segments "
+        f"(as of {summary['as_of']}{aside})",
         title_justify="left",
     )
     for col, just in (
@@ -289,6 +305,7 @@ def _segment(
     layout: str | None,
     mapping: dict[str, str],
     currency: str | None,
+    date_format: str | None,
     sample_size: int,
     seed: int,
     memory_limit: str | None,
@@ -308,6 +325,7 @@ def _segment(
                 layout=layout,
                 mapping=mapping,
                 currency=currency,
+                date_format=date_format,
                 sample_size=sample_size,
                 random_state=seed,
                 memory_limit=memory_limit,
@@ -351,6 +369,7 @@ def segment(
     layout: LayoutOpt = None,
     map_: MapOpt = None,
     currency: CurrencyOpt = None,
+    date_format: DateFormatOpt = None,
     sample_size: SampleOpt = 10_000,
     seed: SeedOpt = 0,
     memory_limit: MemOpt = None,
@@ -366,6 +385,7 @@ def segment(
         layout=layout,
         mapping=_parse_map(map_),
         currency=currency,
+        date_format=date_format,
         sample_size=sample_size,
         seed=seed,
         memory_limit=memory_limit,
@@ -392,6 +412,7 @@ def demo(
         layout=None,
         mapping={},
         currency=None,
+        date_format=None,
         sample_size=10_000,
         seed=0,
         memory_limit=None,

@@ -62,6 +62,7 @@ def run_segment(
     layout: str | None = None,
     mapping: Mapping[str, str] | None = None,
     currency: str | None = None,
+    date_format: str | None = None,
     sample_size: int = 10_000,
     random_state: int = 0,
     memory_limit: str | None = None,
@@ -77,11 +78,14 @@ def run_segment(
         raise ClustomerError(
             f"--out {out} is a file; give a folder for segments.csv and report.html"
         )
-    with Workspace(workspace, memory_limit=memory_limit) as ws:
+    # without a file to import, the workspace must exist already (a typo is an error)
+    with Workspace(workspace, memory_limit=memory_limit, create=source is not None) as ws:
         imported = None
         if source is not None:
             with timings.stage("import"):
-                imported = ws.import_file(source, layout, mapping, currency=currency)
+                imported = ws.import_file(
+                    source, layout, mapping, currency=currency, date_format=date_format
+                )
         run = ws.segment(
             k=k, as_of=as_of, sample_size=sample_size, random_state=random_state, progress=timings
         )

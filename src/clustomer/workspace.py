@@ -70,6 +70,7 @@ class SegmentRun:
             "run_id": self.run_id,
             "as_of": self.as_of.date().isoformat(),
             "customers": int(len(self.result.assignments)),
+            "customers_segmented": int(prof["size"].sum()),
             "k": self.k,
             "k_reason": self.result.k_selection.reason,
             "segments": [

@@ -194,6 +194,7 @@ def summarize_import(imp: Mapping[str, Any], *, max_rejects: int = MAX_REJECTS) 
         "customers": _int_or_none(imp.get("customers")),
         "orders": _int_or_none(imp.get("orders")),
         "cancellation_lines": _int_or_none(imp.get("cancellation_lines")),
+        "extra_lines": _int_or_none(imp.get("extra_lines")),
         "revenue": revenue,
         "revenue_kept": revenue_kept,
         "revenue_dropped_total": round(revenue_dropped_total, 2),

@@ -18,7 +18,8 @@ customer".
 *Name.* Each segment gets one archetype from :data:`PROTOTYPES`, by an optimal one-to-one
 assignment (:func:`scipy.optimize.linear_sum_assignment`) minimising the total Euclidean
 distance between segment and prototype vectors, so names are unique within a run. With
-more segments than archetypes, the segments left over are called ``"Segment <id>"``.
+more segments than archetypes, the segments the assignment leaves without an archetype
+(those furthest from every one) are called ``"Segment <id>"``.
 
 The prototypes, as (recentness, frequency, monetary, tenure) z-scores. Because tenure
 counts from the first purchase, a one-off buyer from long ago has both a long recency
@@ -27,16 +28,16 @@ and a long tenure, so lapsed archetypes carry positive tenure:
 ===================  ==========  =========  ========  ======
 archetype            recentness  frequency  monetary  tenure
 ===================  ==========  =========  ========  ======
-Champions            +1.0        +2.0       +2.0      +1.0
-Loyal                +0.5        +1.0       +1.0      +1.0
-Big spenders         0.0         0.0        +1.5      0.0
-Potential loyalists  +1.0        +0.5       +0.5      -0.5
-New customers        +1.0        -0.5       -0.5      -1.5
-Need attention       0.0         0.0        0.0       0.0
-At risk              -1.0        +0.5       +0.5      +1.0
-Can't lose           -1.0        +1.5       +1.5      +1.0
-Hibernating          -0.5        -0.5       -0.5      0.0
-Lost                 -1.5        -0.5       -1.0      +0.5
+Champions            +1.00       +1.50      +1.50     +0.75
+Loyal                +0.50       +1.00      +0.75     +0.75
+Big spenders         0.00        0.00       +1.25     0.00
+Potential loyalists  +0.75       +0.25      0.00      -0.50
+New customers        +0.50       -1.00      -0.50     -1.50
+Need attention       -0.25       0.00       0.00      +0.50
+At risk              -1.00       +0.25      +0.25     +0.50
+Can't lose           -0.75       +1.25      +1.25     +0.75
+Hibernating          -0.50       -0.50      -0.75     0.00
+Lost                 -1.25       -1.00      -1.00     +0.50
 ===================  ==========  =========  ========  ======
 
 Examples
