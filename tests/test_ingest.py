@@ -420,3 +420,113 @@ def test_reject_messages_never_quote_the_value(
     text = "customer_id,order_id,order_date,amount\nCUST1,1,2024-01-01,CUST1\nb,2,2024-01-02,6\n"
     s = ws.import_file(write_file("idvalue.csv", text))
     assert s.rejects[0]["message"] == "not a number" and s.rejects[0]["value"] == "CUST1"
+
+
+def test_comma_decimals_in_a_comma_file_are_refused(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = (
+        'customer_id,order_id,order_date,amount\n1,A,2024-01-02,"29,98"\n2,B,2024-01-03,"1,234"\n'
+    )
+    with pytest.raises(InputError, match="neither a thousands separator"):
+        ws.import_file(write_file("eu.csv", text))
+
+
+def test_thousands_separators_are_read_strictly() -> None:
+    import duckdb
+
+    from clustomer.ingest.normalize import strict_number
+
+    values = ["1.234,50", "20,5", "1.5", "12.34.567,1", "-1.000", " 7 "]
+    expr = strict_number("v", ",", ".")
+    got = [
+        duckdb.sql(f"SELECT {expr} FROM (SELECT ? AS v)", params=[v]).fetchall()[0][0]
+        for v in values
+    ]
+    assert got == [1234.5, 20.5, None, None, -1000.0, 7.0]  # 1.5 is never 15
+
+
+def test_both_decimal_conventions_are_refused(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = "customer_id;order_id;order_date;quantity;unit_price\n1;A;2024-01-02;2;1.234\n"
+    text += "2;B;2024-01-03;1;0.990\n3;C;2024-01-04;1,5;2.000\n"
+    with pytest.raises(InputError, match="decimal comma.*decimal point"):
+        ws.import_file(write_file("both.csv", text))
+
+
+def test_non_finite_numbers_are_unparseable(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    rows = ["a,1,2024-01-01,10", "b,2,2024-01-01,nan", "c,3,2024-01-01,inf", "d,4,2024-01-01,-inf"]
+    text = "customer_id,order_id,order_date,amount\n" + "\n".join(rows) + "\n"
+    s = ws.import_file(write_file("nan.csv", text))
+    assert s.rows_dropped == {"unparseable value": 3}
+    assert s.revenue == pytest.approx(10.0) and s.revenue_kept == pytest.approx(10.0)
+
+
+def test_same_bytes_without_then_with_currency(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    path = write_file("nocur.csv", "customer_id,order_id,order_date,amount\n1,A,2024-01-02,10\n")
+    ws.import_file(path)
+    assert ws.import_file(path, currency="EUR").already_imported
+    assert len(ws.order_lines()) == 1
+
+
+def test_shopify_refund_ignores_duplicate_lines(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    text = SHOPIFY_HEADER + (
+        "#1001,a@x.com,refunded,EUR,2024-05-01 10:00:00 -0400,1,Shirt,10.00,10.00\n"
+        "#1001,,,,2024-05-01 10:00:00 -0400,1,Shirt,10.00,\n"
+        "#1001,,,,2024-05-01 10:00:00 -0400,1,Shirt,10.00,\n"
+        "#1002,b@x.com,paid,EUR,2024-05-02 10:00:00 -0400,1,Hat,5.00,\n"
+    )
+    s = ws.import_file(write_file("dup_refund.csv", text))
+    assert s.rows_dropped == {"duplicate line": 1}
+    assert ws.features().set_index("customer_key").loc["a@x.com", "monetary"] == 0.0
+
+
+def test_stray_byte_late_in_a_utf8_file(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    head = "customer_id,order_id,order_date,amount,product_name\n"
+    body = "".join(f"Müller{i},O{i},2024-01-02,10,Crème brûlée\n" for i in range(40000))
+    data = (head + body).encode("utf-8") + "Z,OZ,2024-01-03,5,Café\n".encode("cp1252")
+    assert len(data) > 1 << 20
+    s = ws.import_file(write_file("stray.csv", data))
+    assert s.rows_kept == 40001
+    keys = set(ws.order_lines()["customer_key"])
+    assert "Müller0" in keys and "Z" in keys
+
+
+def test_long_quoted_field_in_the_sniffed_part(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    note = "note, " * 25000
+    rows = [f'0,"{note}",O0,13/01/2023 10:00,10'] + [
+        f'{i},"Mug, red",O{i},13/01/2023 10:00,10' for i in range(1, 50)
+    ]
+    text = "customer_id,product_name,order_id,order_date,amount\n" + "\n".join(rows) + "\n"
+    s = ws.import_file(write_file("longfield.csv", text))
+    assert s.rows_kept == 50
+
+
+def test_mixed_line_ends_with_a_quoted_newline(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    data = (
+        b"customer_id,order_id,order_date,amount,product_name\r\n"
+        b'1,A,2024-01-02,10,"a\r\nb"\n2,B,2024-01-03,5,y\r\n3,C,2024-01-04,abc,z\r\n'
+    )
+    s = ws.import_file(write_file("quoted_nl.csv", data))
+    assert s.rows_read == 3 and s.rows_kept == 2 and s.rows_dropped == {"unparseable value": 1}
+
+
+def test_no_temporary_copies_are_left_behind(
+    ws: Workspace, write_file: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(scratch))
+    text = "customer_id,order_id,order_date,product_name,amount\na,1,2024-01-01,Café,5\n"
+    ws.import_file(write_file("win[1].csv", text, encoding="cp1252"))
+    assert ws.order_lines()["product_name"].tolist() == ["Café"]
+    assert list(scratch.iterdir()) == []

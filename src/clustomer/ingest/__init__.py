@@ -72,6 +72,7 @@ def import_file(
             if earlier is not None:
                 return _repeat(store, earlier)
         cutoff = as_of or datetime.now(UTC).replace(tzinfo=None)
+        raw: RawFile | None = None
         try:
             raw = read_file(store, path, layout=layout, mapping=mapping, date_format=date_format)
             acc = normalize(store, raw, as_of=cutoff, currency=currency)
@@ -79,6 +80,8 @@ def import_file(
             return _commit(store, path, size, digest, raw, acc, cutoff, mapping, started)
         finally:
             store.drop_stage()
+            if raw is not None:
+                raw.cleanup()
 
 
 def _repeat(store: Store, import_id: int) -> ImportSummary:

@@ -22,6 +22,7 @@ negative line per order; they are *added* lines, counted apart from the input ro
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -64,7 +65,7 @@ def _online_retail(cols: set[str]) -> str:
                nullif(trim(country), '') AS country,
                CAST(NULL AS BOOLEAN) AS marketing_consent,
                false AS voided,
-               _h
+               _h, _bad
         FROM raw
     """
 
@@ -102,7 +103,7 @@ def _generic(cols: set[str]) -> str:
                nullif(trim({opt("country")}), '') AS country,
                CAST({consent} AS BOOLEAN) AS marketing_consent,
                false AS voided,
-               _h
+               _h, _bad
         FROM raw
     """
 
@@ -126,7 +127,7 @@ def _shopify(cols: set[str]) -> str:
                nullif(trim(o.country), '') AS country,
                {_CONSENT.format(c="o.consent")} AS marketing_consent,
                coalesce(o.financial_status = 'voided', false) AS voided,
-               g._h,
+               g._h, g._bad,
                o.refunded,
                o.refund_at,
                o.financial_status
@@ -168,7 +169,7 @@ def _shopify_refunds() -> str:
                    coalesce(any_value(refunded), 0) AS refunded,
                    any_value(refund_at) AS refund_at
             FROM stage.lines
-            WHERE drop_reason IS NULL
+            WHERE drop_reason IS NULL AND rowid NOT IN (SELECT rid FROM stage.dups)
             GROUP BY customer_key, order_id
         )
         WHERE bought > 0 AND (refunded > 0 OR status = 'refunded')
@@ -280,17 +281,26 @@ def _scan(
     as_of: datetime,
 ) -> None:
     """The one scan of the file: normalised lines, line hash and first drop reason."""
+    replaced = [f"CAST({time_col} AS TIMESTAMP) AS {time_col}"]
+    bad = ["false"]
+    for name in raw.text_numbers:  # numbers with thousands separators: parsed strictly
+        col = f'"{name}"'
+        value = strict_number(col, raw.options["decimal_separator"], raw.options["thousands"])
+        replaced.append(f"{value} AS {col}")
+        bad.append(f"({col} IS NOT NULL AND {value} IS NULL)")
     store.execute(
         f"""
         CREATE TABLE stage.lines AS
         WITH raw AS (
-            SELECT * REPLACE (CAST({time_col} AS TIMESTAMP) AS {time_col}),
-                   {line_hash} AS _h
+            SELECT * REPLACE ({", ".join(replaced)}),
+                   {line_hash} AS _h,
+                   {" OR ".join(bad)} AS _bad
             FROM {raw.source}
         ),
         norm AS ({body})
         SELECT * REPLACE (coalesce(currency, ?) AS currency),
             CASE
+                WHEN _bad OR NOT isfinite(revenue) THEN 'unparseable value'
                 WHEN customer_key IS NULL THEN 'missing customer'
                 WHEN order_id IS NULL THEN 'missing order id'
                 WHEN ts IS NULL THEN 'missing date'
@@ -306,6 +316,25 @@ def _scan(
         FROM norm
         """,
         [default_currency, chosen, default_currency, chosen, as_of],
+    )
+
+
+def strict_number(col: str, decimal: str, thousands: str) -> str:
+    """SQL reading ``col`` as a number only when its digit groups are right.
+
+    DuckDB's ``thousands`` option deletes separators wherever they are, so ``1.5`` would
+    read as 15; here a value must be grouped by threes (``1,234.50``) or plain (``29.98``),
+    anything else is NULL (and the row is dropped as unparseable).
+
+    >>> strict_number('"amount"', ".", ",")[:40]
+    'CASE WHEN regexp_full_match(trim("amount'
+    """
+    d, t = re.escape(decimal), re.escape(thousands)
+    pattern = rf"[-+]?(\d{{1,3}}({t}\d{{3}})+|\d+)({d}\d+)?"
+    plain = f"replace(replace(trim({col}), '{thousands}', ''), '{decimal}', '.')"
+    return (
+        f"CASE WHEN regexp_full_match(trim({col}), '{pattern}') "
+        f"THEN TRY_CAST({plain} AS DOUBLE) END"
     )
 
 
@@ -336,7 +365,8 @@ def _mark_duplicates(store: Store) -> None:
 def _account(store: Store, raw: RawFile, currency: str | None) -> Accounting:
     name = raw.path.name
     by_reason = store.rows(
-        "SELECT drop_reason, count(*), sum(revenue) FROM stage.lines GROUP BY drop_reason"
+        "SELECT drop_reason, count(*), sum(revenue) FILTER (WHERE isfinite(revenue)) "
+        "FROM stage.lines GROUP BY drop_reason"
     )
     dropped: dict[str, int] = {}
     dropped_rev: dict[str, float] = {}
@@ -359,7 +389,7 @@ def _account(store: Store, raw: RawFile, currency: str | None) -> Accounting:
     for reason, n in store.rows(
         "SELECT reason, count(DISTINCT line) FROM stage.rejects GROUP BY reason"
     ):
-        dropped[reason] = int(n)
+        dropped[reason] = dropped.get(reason, 0) + int(n)  # with values read as NaN etc.
     dropped = {r: dropped[r] for r in DROP_REASONS if r in dropped}
     dropped_rev = {r: dropped_rev[r] for r in DROP_REASONS if r in dropped_rev}
     (customers, orders, cancellations, first_ts, last_ts) = store.rows(

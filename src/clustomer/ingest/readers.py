@@ -17,6 +17,7 @@ Nothing here writes to the workspace file.
 from __future__ import annotations
 
 import codecs
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,20 @@ class RawFile:
     csv_header: list[str] = field(default_factory=list)
     #: the file DuckDB reads (the original, or a UTF-8 copy of a Windows-1252 file)
     scan_path: Path | None = None
+    #: number fields read as text and parsed strictly (they have thousands separators)
+    text_numbers: list[str] = field(default_factory=list)
+    #: temporary folders this read made (a UTF-8 copy, a plain-named link); see cleanup()
+    temp_dirs: list[Path] = field(default_factory=list)
+    #: whether the first megabyte was plain ASCII (so later odd bytes are likely cp1252)
+    ascii_head: bool = True
+    #: whether DuckDB now reads a cleaned UTF-8 copy (a second failure is final)
+    cleaned: bool = False
+
+    def cleanup(self) -> None:
+        """Remove the temporary copies and links made to read the file."""
+        for folder in self.temp_dirs:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.temp_dirs.clear()
 
     @property
     def layout(self) -> Layout:
@@ -147,7 +162,12 @@ def _read_csv(
     )
     columns[time_field] = fmt.sql_type
     numbers = [f.name for f in match.layout.fields if f.kind == "number" and f.name in index]
-    num = detect_number_format([v for n in numbers for v in sample(n)], dialect.delimiter)
+    num = detect_number_format(
+        [v for n in numbers for v in sample(n)], dialect.delimiter, file=path.name
+    )
+    if num.thousands:  # DuckDB would drop separators anywhere: read as text, parse strictly
+        for n in numbers:
+            columns[n] = "VARCHAR"
     options: dict[str, Any] = {
         "encoding": dialect.encoding,
         "delimiter": dialect.delimiter,
@@ -165,6 +185,8 @@ def _read_csv(
         columns=list(columns),
         csv_types=columns,
         csv_header=dialect.header,
+        text_numbers=numbers if num.thousands else [],
+        ascii_head=dialect.ascii_head,
     )
     if dialect.encoding != "utf-8":
         use_utf8_copy(raw)
@@ -181,7 +203,9 @@ def use_utf8_copy(raw: RawFile, *, source_encoding: str = "cp1252") -> None:
     that mean nothing in Windows-1252 become U+FFFD.
     """
     decoder = codecs.getincrementaldecoder(source_encoding)(errors="replace")
-    target = Path(tempfile.mkdtemp(prefix="clustomer-")) / ("clean" + raw.path.suffix)
+    folder = Path(tempfile.mkdtemp(prefix="clustomer-"))
+    raw.temp_dirs.append(folder)
+    target = folder / ("clean" + raw.path.suffix)
     carry = ""
     with raw.path.open("rb") as src, target.open("w", encoding="utf-8", newline="") as dst:
         while block := src.read(1 << 22):
@@ -191,9 +215,18 @@ def use_utf8_copy(raw: RawFile, *, source_encoding: str = "cp1252") -> None:
             dst.write(text.replace("\r\n", "\n").replace("\r", "\n"))
         dst.write((carry + decoder.decode(b"", final=True)).replace("\r", "\n"))
     raw.scan_path = target
+    raw.cleaned = True
     raw.options["encoding"] = "utf-8"
     raw.options["cleaned_from"] = source_encoding
     raw.source = _csv_source(raw)
+
+
+def _fallback_encoding(raw: RawFile) -> str:
+    """The encoding of a clean copy: UTF-8 (odd bytes replaced) when the sniffed start
+    of the file was non-ASCII UTF-8 already, else Windows-1252."""
+    if raw.options.get("encoding") == "utf-8" and not raw.ascii_head:
+        return "utf-8"
+    return "cp1252"
 
 
 def recover_scan(raw: RawFile, exc: Exception) -> None:
@@ -204,9 +237,8 @@ def recover_scan(raw: RawFile, exc: Exception) -> None:
     InputError
         When a clean copy was already tried, or the file is not a CSV problem we know.
     """
-    if raw.format == "csv" and raw.scan_path is None:
-        encoding = "utf-8" if raw.options.get("encoding") == "utf-8" else "cp1252"
-        use_utf8_copy(raw, source_encoding=encoding)
+    if raw.format == "csv" and not raw.cleaned:
+        use_utf8_copy(raw, source_encoding=_fallback_encoding(raw))
         return
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     raise InputError(f"DuckDB cannot read this file: {first}", file=raw.path.name) from None
@@ -229,14 +261,14 @@ def _csv_source(raw: RawFile) -> str:
         f"rejects_table = {_sql_str(REJECTS_TABLE)}",
         f"rejects_scan = {_sql_str(REJECTS_SCAN)}",
     ]
-    if o.get("thousands"):
-        opts.append(f"thousands = {_sql_str(o['thousands'])}")
     if o.get("date_format"):
         opts.append(f"timestampformat = {_sql_str(o['date_format'])}")
-    return f"read_csv({_sql_str(str(literal_path(raw.scan_path or raw.path)))}, {', '.join(opts)})"
+    if raw.scan_path is None:  # a name DuckDB will not expand as a glob pattern
+        raw.scan_path = literal_path(raw.path, raw.temp_dirs)
+    return f"read_csv({_sql_str(str(raw.scan_path))}, {', '.join(opts)})"
 
 
-def literal_path(path: Path) -> Path:
+def literal_path(path: Path, temp_dirs: list[Path]) -> Path:
     """A name for ``path`` that DuckDB will not read as a glob pattern.
 
     DuckDB expands ``*``, ``?`` and ``[...]`` in file names; a file really named
@@ -244,7 +276,9 @@ def literal_path(path: Path) -> Path:
     """
     if not any(c in str(path) for c in "*?[]{}"):
         return path
-    link = Path(tempfile.mkdtemp(prefix="clustomer-")) / ("input" + "".join(path.suffixes[-1:]))
+    folder = Path(tempfile.mkdtemp(prefix="clustomer-"))
+    temp_dirs.append(folder)
+    link = folder / ("input" + "".join(path.suffixes[-1:]))
     link.symlink_to(path.resolve())
     return link
 
@@ -284,14 +318,18 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
     bad_encoding = store.scalar(
         f"SELECT count(*) FROM {rejects} WHERE error_type = 'INVALID ENCODING'"
     )
-    if bad_encoding and raw.scan_path is None:
-        use_utf8_copy(raw)  # a byte past the sniffed part is not UTF-8
+    if bad_encoding and not raw.cleaned:
+        use_utf8_copy(raw, source_encoding=_fallback_encoding(raw))
         return True
     fatal = store.rows(
         f"SELECT line, column_name, error_type, error_message FROM {rejects} "
         "WHERE error_type IN ('UNQUOTED VALUE', 'LINE SIZE OVER MAXIMUM', 'INVALID ENCODING') "
         "ORDER BY line LIMIT 1"
     )
+    if fatal and not raw.cleaned:
+        # mixed line ends can fool DuckDB's quote tracking: retry once on a clean copy
+        use_utf8_copy(raw, source_encoding=_fallback_encoding(raw))
+        return True
     if fatal:
         line, column, kind, message = fatal[0]
         header = _header_of(column, raw.csv_types, raw.csv_header)
@@ -363,13 +401,17 @@ def _read_parquet(
     mapping: Mapping[str, str] | None,
     date_format: str | None,
 ) -> RawFile:
+    links: list[Path] = []
     try:
         store.execute(
-            "CREATE TABLE stage.src AS SELECT *, file_row_number + 1 AS _line "
-            f"FROM read_parquet({_sql_str(str(literal_path(path)))}, file_row_number = true)"
+            "CREATE TABLE stage.src AS SELECT *, file_row_number + 1 AS _line FROM "
+            f"read_parquet({_sql_str(str(literal_path(path, links)))}, file_row_number = true)"
         )
     except duckdb.Error as exc:
         raise InputError(f"cannot read this Parquet file: {exc}", file=path.name) from None
+    finally:
+        for folder in links:
+            shutil.rmtree(folder, ignore_errors=True)
     store.execute("ALTER TABLE stage.src DROP COLUMN file_row_number")
     return _typed_from_src(store, path, "parquet", layout, mapping, date_format)
 

@@ -8,11 +8,15 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from clustomer.errors import InputError
+
+# a shop's notes or descriptions may be long: let the sampler read any field
+csv.field_size_limit(sys.maxsize)
 
 SNIFF_BYTES = 1 << 20
 SAMPLE_ROWS = 2000
@@ -42,11 +46,15 @@ class CsvDialect:
     header: list[str]
     #: data rows sampled from the start of the file and from evenly spread places in it
     sample: list[list[str]]
+    #: the first megabyte was plain ASCII
+    ascii_head: bool = True
 
 
 #: how many extra places in a big file are sampled, and how much is read at each
 SPREAD_CHUNKS = 24
 SPREAD_BYTES = 1 << 15
+#: rows kept from each spread place (the head gives up to SAMPLE_ROWS)
+PER_CHUNK = 100
 
 
 def sniff_csv(path: Path) -> CsvDialect:
@@ -68,15 +76,16 @@ def sniff_csv(path: Path) -> CsvDialect:
         head = fh.read(SNIFF_BYTES)
         more = bool(fh.read(1))
         spread: list[bytes] = []
-        if more:
-            step = (size - SNIFF_BYTES) // (SPREAD_CHUNKS + 1)
-            for i in range(1, SPREAD_CHUNKS + 1):
-                fh.seek(SNIFF_BYTES + i * step)
-                spread.append(fh.read(SPREAD_BYTES))
+        rest = size - SNIFF_BYTES
+        chunks = min(SPREAD_CHUNKS, rest // SPREAD_BYTES) if more else 0
+        for i in range(chunks):  # places that never overlap, evenly over the rest
+            fh.seek(SNIFF_BYTES + (i * rest) // chunks)
+            spread.append(fh.read(SPREAD_BYTES))
     if more:  # drop a possibly cut last line
         head = head[: head.rfind(b"\n") + 1] or head
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
+    ascii_head = head.isascii()
     try:
         text, encoding = head.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:  # Excel on Windows saves CSV as Windows-1252 (latin-1 and more)
@@ -92,13 +101,16 @@ def sniff_csv(path: Path) -> CsvDialect:
     header = [h.strip() for h in rows[0]]
     if not any(header):
         raise InputError("the first line (the header) is blank", file=path.name, line=1)
-    sample = rows[1 : SAMPLE_ROWS + 1]
+    data = rows[1:]
+    step = max(1, len(data) // SAMPLE_ROWS)  # rows spread over the first megabyte
+    sample = data[::step][:SAMPLE_ROWS]
     for chunk in spread:
         # whole lines only: drop the cut first and last ones
         body = chunk[chunk.find(b"\n") + 1 : chunk.rfind(b"\n") + 1]
         decoded = body.decode(encoding, errors="replace")
-        sample += [r for r in _parse_rows(decoded, delimiter) if len(r) == len(header)]
-    return CsvDialect(encoding, delimiter, header, sample)
+        found = [r for r in _parse_rows(decoded, delimiter) if len(r) == len(header)]
+        sample += found[:: max(1, len(found) // PER_CHUNK)][:PER_CHUNK]
+    return CsvDialect(encoding, delimiter, header, sample, ascii_head)
 
 
 def _parse_rows(text: str, delimiter: str) -> list[list[str]]:
@@ -168,6 +180,22 @@ def detect_date_format(values: list[str], *, file: str | None = None) -> DateFor
     if best < MIN_SHARE * len(vals):
         return DateFormat()  # nothing fits: DuckDB's own cast, bad values are reported
     winners = [fmt for fmt in DATE_FORMATS if scores[fmt] == best]
+    # values the winner cannot read but another format can: the column mixes formats,
+    # and dropping them all would lose real orders
+    other = [
+        v
+        for v in vals
+        if not _parses(v, winners[0])
+        and (_ISO.match(v) or any(_parses(v, f) for f in DATE_FORMATS))
+    ]
+    if len(other) > 0.05 * len(vals):
+        raise InputError(
+            f"the dates are written in more than one way (e.g. {other[0]!r} next to "
+            f"{next(v for v in vals if _parses(v, winners[0]))!r}); give the main format "
+            "with --date-format, and the rows in another format will be dropped as "
+            "unparseable",
+            file=file,
+        )
     swapped = {w.replace("%d", "%D").replace("%m", "%d").replace("%D", "%m") for w in winners}
     if len(winners) > 1 and swapped & set(winners):
         example = next(v for v in vals if _parses(v, winners[0]))
@@ -194,19 +222,25 @@ class NumberFormat:
     thousands: str | None = None
 
 
-_COMMA_DECIMAL = re.compile(r"^[-+]?\d{1,3}(\.\d{3})*,\d+$|^[-+]?\d+,\d+$")
-_DOT_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(\.\d{3})+(,\d+)?$")
-_COMMA_THOUSANDS = re.compile(r"^[-+]?\d{1,3}(,\d{3})+(\.\d+)?$")
+_COMMA_DECIMAL = re.compile(r"^[-+]?([1-9]\d{0,2}(\.\d{3})+|\d+),\d+$")
+_DOT_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")
+_COMMA_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
 _DOT_DECIMAL = re.compile(r"^[-+]?\d*\.\d+$")
 
 
-def detect_number_format(values: list[str], delimiter: str) -> NumberFormat:
+def detect_number_format(
+    values: list[str], delimiter: str, *, file: str | None = None
+) -> NumberFormat:
     """Decimal separator and thousands separator of numbers, from a sample.
 
     >>> detect_number_format(["29,98", "1.234,50"], ";")
     NumberFormat(decimal=',', thousands='.')
     >>> detect_number_format(["1.234", "20,5"], ";")
     NumberFormat(decimal=',', thousands='.')
+    >>> detect_number_format(["0.990", "1,5"], ";")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    clustomer.errors.InputError: numbers are written both as '1,5' (decimal comma) and as ...
     >>> detect_number_format(["29.98", "1,234.50"], ",")
     NumberFormat(decimal='.', thousands=',')
     >>> detect_number_format(["29.98"], ";")
@@ -214,11 +248,26 @@ def detect_number_format(values: list[str], delimiter: str) -> NumberFormat:
     """
     vals = [v.strip() for v in values if v and v.strip()]
     if delimiter != "," and any(_COMMA_DECIMAL.match(v) for v in vals):
-        # a dot with exactly three digits after it is a thousands separator here
+        # a dot with three digits after it is a thousands separator here; any other dot
+        # is a decimal point, and the two conventions in one column cannot both hold
         plain_dots = [v for v in vals if _DOT_DECIMAL.match(v) and not _DOT_THOUSANDS.match(v)]
-        if not plain_dots:
-            thousands = "." if any(_DOT_THOUSANDS.match(v) for v in vals) else None
-            return NumberFormat(",", thousands)
-    if any(_COMMA_THOUSANDS.match(v) for v in vals):
+        if plain_dots:
+            comma = next(v for v in vals if _COMMA_DECIMAL.match(v))
+            raise InputError(
+                f"numbers are written both as {comma!r} (decimal comma) and as "
+                f"{plain_dots[0]!r} (decimal point); export them one way",
+                file=file,
+            )
+        thousands = "." if any(_DOT_THOUSANDS.match(v) for v in vals) else None
+        return NumberFormat(",", thousands)
+    commas = [v for v in vals if "," in v]
+    if commas and all(_COMMA_THOUSANDS.match(v) for v in commas):
         return NumberFormat(".", ",")
+    if commas:
+        raise InputError(
+            f"numbers such as {commas[0]!r} use a comma that is neither a thousands "
+            "separator nor readable in a comma-separated file; export the file with a "
+            "semicolon delimiter (decimal comma) or with a decimal point",
+            file=file,
+        )
     return NumberFormat()

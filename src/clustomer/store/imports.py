@@ -83,9 +83,14 @@ def size_seen(store: Store, size: int) -> bool:
 
 
 def find_by_hash(store: Store, content_hash: str, currency: str | None = None) -> int | None:
-    """The id of an earlier import of the same bytes (in ``currency``, if one is given)."""
+    """The id of an earlier import of the same bytes (in ``currency``, if one is given).
+
+    An earlier import without a currency (the file had none) matches any: choosing one
+    now selects the same rows.
+    """
     found = store.scalar(
-        "SELECT min(import_id) FROM imports WHERE content_hash = ? AND (? IS NULL OR currency = ?)",
+        "SELECT min(import_id) FROM imports WHERE content_hash = ? "
+        "AND (? IS NULL OR currency IS NULL OR currency = ?)",
         [content_hash, currency, currency],
     )
     return int(found) if found is not None else None
