@@ -210,3 +210,19 @@ def test_a_good_import_survives_a_failed_segmentation(tmp_path: Path, data_dir: 
     typo = runner.invoke(app, ["segment", "-w", str(tmp_path / "nope.duckdb")])
     assert typo.exit_code == 3 and "no workspace at" in typo.stderr
     assert not (tmp_path / "nope.duckdb").exists()
+
+
+def test_segment_takes_the_date_format_of_its_file(tmp_path: Path) -> None:
+    rows = [f"c{i},o{i},0{1 + i % 9}/0{1 + i % 3}/2024 10:00,{5 + i}" for i in range(40)]
+    f = tmp_path / "dates.csv"
+    f.write_text("customer_id,order_id,order_date,amount\n" + "\n".join(rows) + "\n")
+    args = ["segment", str(f), "-w", str(tmp_path / "w.duckdb"), "--out", str(tmp_path), "--json"]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2 and "--date-format" in refused.stderr
+    ok = runner.invoke(app, [*args, "--date-format", "%d/%m/%Y %H:%M"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["import"]["last_order"] == "2024-03-09T10:00:00"
+    bad = runner.invoke(
+        app, ["import", str(f), "-w", str(tmp_path / "x.duckdb"), "--date-format", "%Q"]
+    )
+    assert bad.exit_code == 2 and "not a date format" in bad.stderr

@@ -530,3 +530,16 @@ def test_no_temporary_copies_are_left_behind(
     ws.import_file(write_file("win[1].csv", text, encoding="cp1252"))
     assert ws.order_lines()["product_name"].tolist() == ["Café"]
     assert list(scratch.iterdir()) == []
+
+
+def test_spread_sample_does_not_overweight_a_short_tail(tmp_path: Path) -> None:
+    from clustomer.ingest.sniff import sniff_csv
+
+    head = "".join(f"C{i},O{i},13/01/2023 10:00,10\n" for i in range(40000))  # ~1.1 MB
+    tail = "".join(f"T{i},P{i},13/01/2023,10\n" for i in range(3000))  # ~60 KB
+    path = tmp_path / "tail.csv"
+    path.write_text("customer_id,order_id,order_date,amount\n" + head + tail)
+    sample = sniff_csv(path).sample
+    from_tail = sum(r[0].startswith("T") for r in sample)
+    # the tail is 4% of the file; the sample sees it, in about that proportion
+    assert 0 < from_tail < 0.1 * len(sample)

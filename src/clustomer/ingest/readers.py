@@ -105,6 +105,15 @@ def read_file(
         raise InputError("this is a folder, not a file; give one export file", file=str(path))
     if path.stat().st_size == 0:
         raise InputError("the file is empty (0 bytes)", file=path.name)
+    if date_format is not None:
+        try:
+            store.scalar("SELECT try_strptime('2024-01-02', ?)", [date_format])
+        except duckdb.Error:
+            raise InputError(
+                f"--date-format {date_format!r} is not a date format; use strptime codes, "
+                "e.g. '%d/%m/%Y %H:%M'",
+                file=path.name,
+            ) from None
     store.drop_stage()
     store.execute(
         "CREATE TABLE stage.rejects (line BIGINT, column_name VARCHAR, value VARCHAR, "
