@@ -25,6 +25,7 @@ from rich.table import Table
 
 from clustomer import __version__
 from clustomer.errors import ClustomerError, InputError, mask_emails
+from clustomer.store.db import holds_imports
 
 app = typer.Typer(
     help="clustomer: customer segments from your shop's order exports, on your own machine.",
@@ -90,7 +91,7 @@ def _call(fn: Callable[[], T], workspace: Path | None = None) -> T:
         try:
             return fn()
         except BaseException:
-            if new and workspace is not None and not _holds_imports(workspace):
+            if new and workspace is not None and not holds_imports(workspace):
                 for leftover in (workspace, workspace.with_name(workspace.name + ".wal")):
                     leftover.unlink(missing_ok=True)
             raise
@@ -108,15 +109,6 @@ def _call(fn: Callable[[], T], workspace: Path | None = None) -> T:
     except OSError as exc:  # a file or folder we cannot read or write
         _fail(ClustomerError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
     raise AssertionError("unreachable")
-
-
-def _holds_imports(workspace: Path) -> bool:
-    """Whether a workspace file has any import in it (a new one may be removed if not)."""
-    try:
-        with duckdb.connect(str(workspace), read_only=True) as con:
-            return bool(con.execute("SELECT count(*) FROM imports").fetchall()[0][0])
-    except duckdb.Error:
-        return False
 
 
 def _parse_map(items: list[str] | None) -> dict[str, str]:

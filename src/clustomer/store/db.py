@@ -138,6 +138,15 @@ def check_workspace_file(path: Path, *, create: bool) -> None:
         )
 
 
+def holds_imports(path: Path) -> bool:
+    """Whether the workspace file at ``path`` holds any import (False if unreadable)."""
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            return bool(con.execute("SELECT count(*) FROM imports").fetchall()[0][0])
+    except duckdb.Error:
+        return False
+
+
 def _lock_message(path: str, detail: str) -> str:
     if "lock" in detail.lower():
         pid = re.search(r"PID (\d+)", detail)
