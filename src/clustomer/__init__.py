@@ -1,16 +1,35 @@
 """clustomer: local-first customer segmentation for small online shops.
 
+The public names are imported on first use, so that ``import clustomer`` (and the
+command line's ``--help``) stay quick.
+
 >>> import clustomer
 >>> clustomer.sample_path().name
 'online_retail.parquet'
 """
 
-from clustomer.datasets import load_sample, sample_path
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from clustomer.errors import ClustomerError, InputError, LayoutError, WorkspaceError
-from clustomer.segment.segmenter import CustomerSegmenter, segment_customers
-from clustomer.workspace import SegmentRun, Workspace
+
+if TYPE_CHECKING:
+    from clustomer.datasets import load_sample, sample_path
+    from clustomer.segment.segmenter import CustomerSegmenter, segment_customers
+    from clustomer.workspace import SegmentRun, Workspace
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "CustomerSegmenter": "clustomer.segment.segmenter",
+    "segment_customers": "clustomer.segment.segmenter",
+    "SegmentRun": "clustomer.workspace",
+    "Workspace": "clustomer.workspace",
+    "load_sample": "clustomer.datasets",
+    "sample_path": "clustomer.datasets",
+}
 
 __all__ = [
     "ClustomerError",
@@ -25,3 +44,9 @@ __all__ = [
     "sample_path",
     "segment_customers",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'clustomer' has no attribute {name!r}")

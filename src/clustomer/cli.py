@@ -25,7 +25,6 @@ from rich.table import Table
 
 from clustomer import __version__
 from clustomer.errors import ClustomerError, InputError, mask_emails
-from clustomer.store.db import holds_imports
 
 app = typer.Typer(
     help="clustomer: customer segments from your shop's order exports, on your own machine.",
@@ -91,6 +90,8 @@ def _call(fn: Callable[[], T], workspace: Path | None = None) -> T:
         try:
             return fn()
         except BaseException:
+            from clustomer.store.db import holds_imports
+
             if new and workspace is not None and not holds_imports(workspace):
                 for leftover in (workspace, workspace.with_name(workspace.name + ".wal")):
                     leftover.unlink(missing_ok=True)
