@@ -3,7 +3,8 @@
 Every input row ends in exactly one place: kept (one order line), or dropped with one
 reason. The reasons are checked in this order, first match wins:
 
-1. ``unparseable value``: a number or date that does not parse (line and column kept);
+1. ``unparseable value``: a number or date that does not parse (line and column kept),
+   ``nan``/``inf``, or thousands separators in the wrong places;
 2. ``malformed line``: a CSV line with too many or too few fields;
 3. ``missing customer``: no customer id (or, for Shopify, no e-mail);
 4. ``missing order id`` / ``missing date`` / ``missing amount`` (no amount, or no
@@ -32,7 +33,7 @@ import duckdb
 from clustomer.errors import InputError
 from clustomer.ingest.readers import RawFile, before_scan, finish_scan, recover_scan
 from clustomer.store.db import Store
-from clustomer.store.imports import DROP_REASONS
+from clustomer.store.imports import DROP_REASONS, KEPT
 
 _CUSTOMER_ID = (
     "CASE WHEN contains({c}, '.') THEN nullif(regexp_replace(trim({c}), '\\.0+$', ''), '') "
@@ -47,7 +48,7 @@ _CONSENT = (
 # Each normaliser is a SELECT over ``raw`` (the typed rows, with the line hash ``_h``) that
 # yields one row per input row with these columns (Shopify adds ``refunded, refund_at``):
 # customer_key, order_id, ts, product_id, product_name, quantity, unit_price, revenue,
-# currency, is_return, is_cancellation, country, marketing_consent, voided, _h
+# currency, is_return, is_cancellation, country, marketing_consent, voided, _h, _bad
 
 
 def _online_retail(cols: set[str]) -> str:
@@ -154,7 +155,7 @@ def _shopify_refunds() -> str:
     not; a refund never takes an order below zero, and a ``refunded`` order is refunded
     whole.
     """
-    return """
+    return f"""
         SELECT customer_key, order_id,
                coalesce(TRY_CAST(try_strptime(trim(CAST(refund_at AS VARCHAR)),
                                   '%Y-%m-%d %H:%M:%S %z') AS TIMESTAMP), ts) AS ts,
@@ -169,7 +170,7 @@ def _shopify_refunds() -> str:
                    coalesce(any_value(refunded), 0) AS refunded,
                    any_value(refund_at) AS refund_at
             FROM stage.lines
-            WHERE drop_reason IS NULL AND rowid NOT IN (SELECT rid FROM stage.dups)
+            WHERE {KEPT}
             GROUP BY customer_key, order_id
         )
         WHERE bought > 0 AND (refunded > 0 OR status = 'refunded')

@@ -203,14 +203,16 @@ def _read_csv(
     return raw
 
 
-def use_utf8_copy(raw: RawFile, *, source_encoding: str = "cp1252") -> None:
+def use_utf8_copy(raw: RawFile) -> None:
     """Read the file through a clean UTF-8 copy of it, with plain ``\\n`` line ends.
 
     DuckDB reads only UTF-8 (and strict latin-1) without extensions; shops' CSVs saved by
     Excel on Windows hold bytes such as 0x92 (’) and 0x80 (€), and files stitched
     together by hand may mix CRLF and LF line ends, which DuckDB's reader refuses. Bytes
-    that mean nothing in Windows-1252 become U+FFFD.
+    that mean nothing in Windows-1252 become U+FFFD. A file whose start was non-ASCII
+    UTF-8 stays UTF-8 (a stray byte later on becomes U+FFFD).
     """
+    source_encoding = _fallback_encoding(raw)
     decoder = codecs.getincrementaldecoder(source_encoding)(errors="replace")
     folder = Path(tempfile.mkdtemp(prefix="clustomer-"))
     raw.temp_dirs.append(folder)
@@ -247,7 +249,7 @@ def recover_scan(raw: RawFile, exc: Exception) -> None:
         When a clean copy was already tried, or the file is not a CSV problem we know.
     """
     if raw.format == "csv" and not raw.cleaned:
-        use_utf8_copy(raw, source_encoding=_fallback_encoding(raw))
+        use_utf8_copy(raw)
         return
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     raise InputError(f"DuckDB cannot read this file: {first}", file=raw.path.name) from None
@@ -305,8 +307,9 @@ def before_scan(store: Store) -> None:
 def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
     """After ``raw.source`` was scanned: record rejects, count rows.
 
-    Returns True when the scan must be run again — a byte beyond the sniffed part of the
-    file was not UTF-8, so the file is re-read through a UTF-8 copy (Windows-1252).
+    Returns True when the scan must be run again on a clean UTF-8 copy of the file: a
+    byte beyond the sniffed part was not UTF-8, or DuckDB lost track of the quotes (mixed
+    line ends do that). A second failure on the copy is final.
 
     Raises
     ------
@@ -328,7 +331,7 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
         f"SELECT count(*) FROM {rejects} WHERE error_type = 'INVALID ENCODING'"
     )
     if bad_encoding and not raw.cleaned:
-        use_utf8_copy(raw, source_encoding=_fallback_encoding(raw))
+        use_utf8_copy(raw)
         return True
     fatal = store.rows(
         f"SELECT line, column_name, error_type, error_message FROM {rejects} "
@@ -337,7 +340,7 @@ def finish_scan(store: Store, raw: RawFile, rows: int) -> bool:
     )
     if fatal and not raw.cleaned:
         # mixed line ends can fool DuckDB's quote tracking: retry once on a clean copy
-        use_utf8_copy(raw, source_encoding=_fallback_encoding(raw))
+        use_utf8_copy(raw)
         return True
     if fatal:
         line, column, kind, message = fatal[0]
