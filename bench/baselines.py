@@ -11,13 +11,19 @@
     efficient way (named aggregations, no per-group lambda; scikit-learn's defaults,
     ``n_init="auto"``), so the comparison is not against a straw man.
 
-Both follow the naive RFM definitions (returns count as orders and subtract from monetary);
+(c) ``store_lines``: one DuckDB statement that reads the CSV and stores every line, as
+    read, in a table of a fresh DuckDB file. Not a target: the floor under any import
+    that keeps the order lines in a workspace file (clustomer's spine must), with no
+    validation, accounting, features or clustering.
+
+(a) and (b) follow the naive RFM definitions (returns count as orders and subtract from monetary);
 they are baselines for speed, not for quality.
 
 Run one in its own process (this is what bench/run.py does, to measure its peak RSS)::
 
     python bench/baselines.py bare bench/data/orders_....csv
     python bench/baselines.py notebook bench/data/orders_....csv
+    python bench/baselines.py store bench/data/orders_....csv
 
 It prints one JSON object: the timings in seconds and a summary of the result.
 """
@@ -64,6 +70,32 @@ def bare_duckdb(path: str) -> tuple[Any, dict[str, float]]:
     finally:
         con.close()
     return table, {"query": time.perf_counter() - t0}
+
+
+def store_lines(path: str) -> tuple[int, dict[str, float]]:
+    """Baseline (c): read the CSV and store every line in a new DuckDB file.
+
+    Returns the number of lines stored and ``{"query": seconds}`` (connect, create the
+    table, close; the import of duckdb is not counted).
+    """
+    import tempfile
+    from pathlib import Path
+
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="clustomer-bench-") as tmp:
+        t0 = time.perf_counter()
+        con = duckdb.connect(str(Path(tmp) / "lines.duckdb"))
+        try:
+            con.execute(
+                f"CREATE TABLE lines AS SELECT * FROM read_csv({_sql_str(str(path))}, "
+                "header = true)"
+            )
+            rows = int(con.execute("SELECT count(*) FROM lines").fetchall()[0][0])
+        finally:
+            con.close()
+        seconds = time.perf_counter() - t0
+    return rows, {"query": seconds}
 
 
 def notebook_recipe(path: str) -> tuple[Any, dict[str, Any]]:
@@ -134,7 +166,7 @@ def _summary(customers: int, frequency: float, monetary: float) -> dict[str, Any
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Run one baseline; print JSON timings.")
-    ap.add_argument("which", choices=["bare", "notebook"])
+    ap.add_argument("which", choices=["bare", "notebook", "store"])
     ap.add_argument("path")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
@@ -145,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             table.column("frequency").to_numpy().sum(),
             table.column("monetary").to_numpy().sum(),
         )
+    elif args.which == "store":
+        rows, timings = store_lines(args.path)
+        summary = {"lines": rows}
     else:
         rfm, timings = notebook_recipe(args.path)
         summary = _summary(len(rfm), rfm["frequency"].sum(), rfm["monetary"].sum())

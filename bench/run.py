@@ -10,7 +10,9 @@ measurement finds it in the page cache, then, in rounds so that drift hits all a
 - ``e2e``: ``clustomer segment FILE --workspace TMP/bench.duckdb --out TMP/out --json``
   with a fresh workspace each time; its stdout's ``"timings"`` are kept per stage;
 - ``bare``: baseline (a), ``bench/baselines.py bare FILE``;
-- ``notebook``: baseline (b), ``bench/baselines.py notebook FILE``.
+- ``notebook``: baseline (b), ``bench/baselines.py notebook FILE``;
+- ``store``: (c), not a target: ``bench/baselines.py store FILE``, the cost of storing
+  the file's lines in a DuckDB file at all, the floor under clustomer's import.
 
 Each command runs in its own child process; wall time is measured here and peak RSS comes
 from ``os.wait4`` for that child alone (it includes any grandchildren it waited for).
@@ -48,6 +50,7 @@ NAMES = {
     "e2e": "clustomer segment (end to end)",
     "bare": "(a) bare DuckDB RFM query",
     "notebook": "(b) pandas + scikit-learn notebook",
+    "store": "(c) DuckDB: store the lines in a file (floor)",
 }
 
 
@@ -318,6 +321,19 @@ def targets(summary: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     ]
     for row in rows:
         row["result"] = verdict(row["value"], row["goal"], row["at_most"])
+    store_query = summary.get("store", {}).get("timings", {}).get("query")
+    if store_query is not None:  # context for the first target, not a target itself
+        rows.append(
+            {
+                "name": "(c) / (a)",
+                "how": "storing the lines alone / (a): the floor under e2e / (a)",
+                "value": ratio(store_query, bare_query),
+                "goal": None,
+                "at_most": True,
+                "unit": "x",
+                "result": "info",
+            }
+        )
     return rows
 
 
@@ -335,7 +351,7 @@ def table_rows(summary: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, 
             rows.append((NAMES[kind] + ", wall", fmt(s["wall_s"]), rss, runs))
             for stage, sec in s["timings"].items():
                 rows.append((f"  stage: {stage}", fmt(sec), "", ""))
-        elif kind == "bare":
+        elif kind in ("bare", "store"):
             rows.append((NAMES[kind], fmt(s["timings"].get("query")), rss, runs))
             rows.append(("  child wall (incl. start-up)", fmt(s["wall_s"]), "", ""))
         else:
@@ -378,8 +394,9 @@ def print_plain(results: dict[str, Any]) -> None:
     for t in results["targets"]:
         op = "<=" if t["at_most"] else ">="
         print(
-            f"{t['name']:14} {fmt(t['value']):>9} {t['unit']:2}  target {op} {t['goal']:g}  "
-            f"{t['result']:4}  ({t['how']})"
+            f"{t['name']:14} {fmt(t['value']):>9} {t['unit']:2}  "
+            + (f"target {op} {t['goal']:g}  " if t["goal"] is not None else "(no target)  ")
+            + f"{t['result']:4}  ({t['how']})"
         )
 
 
@@ -410,7 +427,7 @@ def markdown(results: dict[str, Any]) -> str:
         op = "≤" if t["at_most"] else "≥"
         unit = "×" if t["unit"] == "x" else " MB"
         value = "–" if t["value"] is None else f"{t['value']:,.2f}{unit}"
-        goal = f"{op} {t['goal']:g}{unit}"
+        goal = f"{op} {t['goal']:g}{unit}" if t["goal"] is not None else "–"
         lines.append(f"| {t['name']} ({t['how']}) | {value} | {goal} | {t['result']} |")
     return "\n".join(lines)
 
@@ -449,7 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--file", default=None, help="use this CSV (generic layout) instead")
     ap.add_argument("--repeat", type=int, default=3, help="runs of e2e and (a)")
     ap.add_argument("--repeat-notebook", type=int, default=1, help="runs of (b)")
-    ap.add_argument("--skip", action="append", default=[], choices=["e2e", "bare", "notebook"])
+    ap.add_argument(
+        "--skip", action="append", default=[], choices=["e2e", "bare", "notebook", "store"]
+    )
     ap.add_argument(
         "--e2e-cmd",
         default=None,
@@ -489,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"data: {file} (page cache warmed in {warm_s:.1f} s)", file=sys.stderr)
 
-    kinds = [k for k in ("e2e", "bare", "notebook") if k not in args.skip]
+    kinds = [k for k in ("e2e", "bare", "store", "notebook") if k not in args.skip]
     plan = {k: (args.repeat_notebook if k == "notebook" else args.repeat) for k in kinds}
     runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     for i in range(max(plan.values(), default=0)):

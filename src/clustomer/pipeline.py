@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +18,6 @@ import pyarrow.csv as pacsv
 
 from clustomer.errors import ClustomerError
 from clustomer.progress import Progress, Timings
-from clustomer.report import summarize_run, write_report
 from clustomer.store.imports import ImportSummary
 from clustomer.workspace import SegmentRun, Workspace
 
@@ -40,6 +41,29 @@ class SegmentOutcome:
         out["outputs"] = {"segments_csv": str(self.csv_path), "report_html": str(self.report_path)}
         out["timings"] = self.timings
         return out
+
+
+#: Modules the segment and report stages need; slow to import (scikit-learn, plotly).
+_MODEL_MODULES = ("clustomer.segment.run", "clustomer.report")
+
+
+def preload_models() -> threading.Thread:
+    """Import the modelling and report code in a background thread, and return it.
+
+    Importing scikit-learn takes about a second. DuckDB lets go of Python's lock while
+    it reads a file, so an import started before a big file is read costs nothing.
+    """
+
+    def load() -> None:
+        for name in _MODEL_MODULES:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the main thread imports it again and reports the error
+                return
+
+    thread = threading.Thread(target=load, name="clustomer-preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def write_segments_csv(run: SegmentRun, path: Path) -> Path:
@@ -82,6 +106,7 @@ def run_segment(
     with Workspace(workspace, memory_limit=memory_limit, create=source is not None) as ws:
         imported = None
         if source is not None:
+            preload_models()
             with timings.stage("import"):
                 imported = ws.import_file(
                     source, layout, mapping, currency=currency, date_format=date_format
@@ -92,6 +117,8 @@ def run_segment(
         with timings.stage("segments.csv"):
             csv_path = write_segments_csv(run, out / "segments.csv")
         with timings.stage("report"):
+            from clustomer.report import summarize_run, write_report
+
             imports = [i.to_dict() for i in ws.imports()]
             summary = summarize_run(
                 run.result,

@@ -13,16 +13,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from clustomer.errors import ClustomerError
 from clustomer.features import customer_features, default_as_of
 from clustomer.ingest import import_file
 from clustomer.progress import Progress, Timings
-from clustomer.segment.result import FEATURE_COLUMNS, SegmentationResult
-from clustomer.segment.run import run_segmentation
 from clustomer.store import Store
 from clustomer.store.imports import (
     ImportSummary,
@@ -32,6 +31,12 @@ from clustomer.store.imports import (
     read_order_lines,
 )
 from clustomer.store.runs import list_runs, load_assignments, load_run, save_run
+
+if TYPE_CHECKING:
+    from clustomer.segment.result import SegmentationResult
+
+# The modelling code (scikit-learn, about a second to import) is imported where it is
+# used, so that ``clustomer.pipeline`` can import it while DuckDB reads a file.
 
 DEFAULT_WORKSPACE = "clustomer.duckdb"
 
@@ -55,11 +60,21 @@ class SegmentRun:
 
         This is what ``segments.csv`` holds.
         """
+        from clustomer.segment.result import FEATURE_COLUMNS
+
         cols = ["customer_key", *FEATURE_COLUMNS, "country"]
-        merged = self.result.assignments.merge(
-            self.features[cols], on="customer_key", how="left", validate="one_to_one"
-        )
-        return merged.sort_values(["segment_id", "customer_key"], kind="stable").reset_index(
+        assigned = self.result.assignments.reset_index(drop=True)
+        feats = self.features[cols].reset_index(drop=True)
+        keys = assigned["customer_key"]
+        if len(keys) == len(feats) and keys.equals(feats["customer_key"]):
+            # the usual case: assignments follow the feature rows; no join needed
+            table = pd.concat([assigned, feats.drop(columns="customer_key")], axis=1)
+        else:
+            table = assigned.merge(feats, on="customer_key", how="left", validate="one_to_one")
+        if table["customer_key"].is_monotonic_increasing:  # features come sorted by key
+            order = np.argsort(table["segment_id"].to_numpy(), kind="stable")
+            return table.take(order).reset_index(drop=True)
+        return table.sort_values(["segment_id", "customer_key"], kind="stable").reset_index(
             drop=True
         )
 
@@ -200,6 +215,8 @@ class Workspace:
         random_state : int
             Seed: the same seed on the same data gives the same segments.
         """
+        from clustomer.segment.run import run_segmentation
+
         timings = Timings(progress)
         cutoff = as_of or default_as_of(self.store)
         with timings.stage("features"):
