@@ -84,6 +84,9 @@ class SegmentationResult:
         The features the clustering used.
     rfm_counts : DataFrame
         ``rfm_segment, customers, share_customers, share_revenue``.
+    method : str
+    probabilities : DataFrame or None
+    model : CustomerSegmenter
     """
 
     assignments: pd.DataFrame
@@ -93,3 +96,9 @@ class SegmentationResult:
     feature_columns: list[str]
     rfm_counts: pd.DataFrame
     explained_variance: list[float] = field(default_factory=list)
+    #: the method that ran (``kmeans`` turns into ``minibatch`` on many customers)
+    method: str = "kmeans"
+    #: membership probabilities per segment (``gmm`` only): ``p_0..p_{k-1}, customer_key``
+    probabilities: pd.DataFrame | None = None
+    #: the fitted :class:`~clustomer.segment.segmenter.CustomerSegmenter`
+    model: Any = None

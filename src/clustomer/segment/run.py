@@ -39,10 +39,13 @@ from clustomer.segment.result import CLUSTER_FEATURES, KSelection, SegmentationR
 from clustomer.segment.rfm import RFM_SEGMENTS, rfm_scores
 from clustomer.segment.segmenter import CustomerSegmenter
 
-__all__ = ["MIN_CUSTOMERS", "NO_PURCHASES", "RETURNS_ONLY", "run_segmentation"]
+__all__ = ["MIN_CUSTOMERS", "NO_PURCHASES", "RETURNS_ONLY", "UNASSIGNED", "run_segmentation"]
 
 #: Segment name of customers who never bought (frequency 0); their segment id is -1.
 RETURNS_ONLY = "Returns only"
+#: Segment name of customers a density method (hdbscan, dbscan) put in no segment; their
+#: segment id is -2. They are reported, never dropped.
+UNASSIGNED = "Unassigned"
 #: RFM segment of those customers.
 NO_PURCHASES = "No purchases"
 #: Fewest customers with purchases that can be segmented.
@@ -147,6 +150,7 @@ def run_segmentation(
     random_state: int = 0,
     feature_columns: Sequence[str] = CLUSTER_FEATURES,
     projection_size: int = 3000,
+    method: str = "kmeans",
 ) -> SegmentationResult:
     """Segment customers: k-means segments with names, RFM segments, and a 2-D map.
 
@@ -173,6 +177,12 @@ def run_segmentation(
         purchases.
     projection_size : int, default=3000
         At most this many customers (sampled) appear in the 2-D PCA projection.
+    method : str, default="kmeans"
+        One of :data:`clustomer.segment.methods.METHOD_NAMES`. ``kprototypes`` also
+        uses the ``country`` column; ``gmm`` adds a ``probability`` column to the
+        assignments (the membership probability of the chosen segment) and the full
+        matrix as ``result.probabilities``. Customers that ``hdbscan`` or ``dbscan``
+        put in no segment get ``segment_id == -2`` and the name ``"Unassigned"``.
 
     Returns
     -------
@@ -230,10 +240,19 @@ def run_segmentation(
             "leave these features out of the clustering"
         )
 
-    model = CustomerSegmenter(
-        n_clusters=n_clusters, sample_size=sample_size, random_state=random_state
-    ).fit(X)
+    categories = None
+    if method == "kprototypes":
+        if "country" not in buyers.columns:
+            raise ClustomerError("--method kprototypes needs the customers' country")
+        categories = buyers["country"].fillna("(unknown)").astype(str).to_numpy()
+    try:
+        model = CustomerSegmenter(
+            n_clusters=n_clusters, sample_size=sample_size, random_state=random_state, method=method
+        ).fit(X, categories=categories)
+    except ValueError as exc:
+        raise ClustomerError(str(exc)) from None
     labels = np.asarray(model.labels_, dtype=np.int64)
+    labels[labels < 0] = -2  # noise of a density method: "Unassigned"
 
     profiles = profile_segments(buyers, labels, feature_columns=cols)
     names = dict(zip(profiles["segment_id"].tolist(), profiles["name"].tolist(), strict=True))
@@ -244,7 +263,7 @@ def run_segmentation(
     segment_id[buyer] = labels
     segment_name = np.full(n, RETURNS_ONLY, dtype=object)
     name_of = np.array([names.get(i, "") for i in range(int(labels.max()) + 1)], dtype=object)
-    segment_name[buyer] = name_of[labels]
+    segment_name[buyer] = np.where(labels >= 0, name_of[np.maximum(labels, 0)], UNASSIGNED)
     rfm_segment = np.full(n, NO_PURCHASES, dtype=object)
     rfm_segment[buyer] = rfm["rfm_segment"].to_numpy(dtype=object)
     assignments = pd.DataFrame(
@@ -255,6 +274,15 @@ def run_segmentation(
             "rfm_segment": pd.Series(rfm_segment, dtype="str"),
         }
     )
+    probabilities = None
+    if hasattr(model, "predict_proba"):
+        proba = model.predict_proba(X)
+        probability = np.full(n, np.nan)
+        probability[buyer] = proba[np.arange(len(labels)), np.maximum(labels, 0)]
+        assignments["probability"] = probability
+        probabilities = pd.DataFrame(
+            proba, columns=[f"p_{i}" for i in range(proba.shape[1])]
+        ).assign(customer_key=buyers["customer_key"].to_numpy())
 
     projection, explained = _projection(
         model,
@@ -275,4 +303,7 @@ def run_segmentation(
         feature_columns=cols,
         rfm_counts=rfm_counts,
         explained_variance=explained,
+        method=model.method_,
+        probabilities=probabilities,
+        model=model,
     )

@@ -41,10 +41,13 @@ from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from clustomer.errors import ClustomerError
 from clustomer.segment.choose_k import SINGLE_THREAD_ROWS, k_curves, selection_from_curves
+from clustomer.segment.methods import METHOD_NAMES, MINIBATCH_ROWS, Method, make_method
 from clustomer.segment.result import KSelection
 
 __all__ = ["CustomerSegmenter", "segment_customers", "signed_log1p"]
@@ -91,6 +94,15 @@ def _nearest(
         labels[start:stop] = lab
         d2[start:stop] = dist[np.arange(stop - start), lab]
     return labels, d2
+
+
+def _has_proba(model: Any) -> bool:
+    """Whether the segmenter's method gives membership probabilities."""
+    return (
+        model.method in METHOD_NAMES
+        and model.method != "kmeans"
+        and (make_method(model.method).has_proba)
+    )
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -169,6 +181,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         log_transform: bool = True,
         n_init: int = 3,
         random_state: int | np.random.RandomState | None = 0,
+        method: str = "kmeans",
     ) -> None:
         self.n_clusters = n_clusters
         self.k_min = k_min
@@ -177,6 +190,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.log_transform = log_transform
         self.n_init = n_init
         self.random_state = random_state
+        self.method = method
 
     def _validated_params(self) -> tuple[int | None, int, int, int, int]:
         n_clusters = (
@@ -192,14 +206,20 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             raise TypeError(
                 f"log_transform must be a bool, got {type(self.log_transform).__name__}"
             )
+        if self.method not in METHOD_NAMES:
+            raise ValueError(
+                f"method must be one of {', '.join(METHOD_NAMES)}; got {self.method!r}"
+            )
         return n_clusters, k_min, k_max, sample_size, n_init
 
     def _to_scaled(self, X: NDArray[np.float64]) -> NDArray[np.float64]:
         Z = signed_log1p(X) if self.log_transform else X
         return np.asarray(self.scaler_.transform(Z), dtype=np.float64)
 
-    def fit(self, X: ArrayLike, y: object = None) -> CustomerSegmenter:
-        """Choose *k* (unless given) and fit the segments.
+    def fit(
+        self, X: ArrayLike, y: object = None, categories: ArrayLike | None = None
+    ) -> CustomerSegmenter:
+        """Choose *k* (unless given, or found by a density method) and fit the segments.
 
         Parameters
         ----------
@@ -207,6 +227,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             One row per customer, numeric features, no missing values; at least 2 rows.
         y : ignored
             Present for scikit-learn API consistency.
+        categories : array-like of shape (n_samples,), optional
+            A categorical feature (e.g. country) for ``method="kprototypes"``; any
+            hashable values.
 
         Returns
         -------
@@ -224,6 +247,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         if n_clusters is not None and n_clusters > n_samples:
             raise ValueError(f"n_clusters={n_clusters} must be <= n_samples={n_samples}")
         rng = check_random_state(self.random_state)
+        codes = self._category_codes(categories, n_samples, fit=True)
 
         raw = signed_log1p(Xv) if self.log_transform else Xv
         self.scaler_ = StandardScaler().fit(raw)
@@ -231,7 +255,20 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         # Fit on the rows in a canonical order (sorted by their values), so that the same
         # customers give the same segments whatever order they arrive in: k-means++
         # seeding and the k-selection sample pick rows by position.
-        Zc = Z[np.lexsort(Z.T[::-1])]
+        canon = np.lexsort(Z.T[::-1]) if codes is None else np.lexsort((*Z.T[::-1], codes))
+        Zc = Z[canon]
+        method = self.method
+        if method == "kmeans" and n_samples >= MINIBATCH_ROWS:
+            method = "minibatch"
+        self.method_ = method
+        self.method_model_: Method | None = None
+
+        if method != "kmeans" and not make_method(method).needs_k:
+            model = make_method(method).fit(Zc, None, rng, None)
+            self.method_model_ = model
+            self._finish(Z, model.assign(Z), model.centers_)
+            self.k_selection_ = self._density_selection(method, sample_size)
+            return self
 
         candidates = list(range(k_min, k_max + 1))
         if n_clusters is not None:
@@ -239,6 +276,13 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         curves = k_curves(Zc, candidates, sample_size=sample_size, random_state=rng, n_init=n_init)
         selection: KSelection = selection_from_curves(curves, forced_k=n_clusters)
         k = selection.chosen_k
+        self.k_selection_ = selection
+
+        if method != "kmeans":
+            model = make_method(method).fit(Zc, k, rng, None if codes is None else codes[canon])
+            self.method_model_ = model
+            self._finish(Z, model.assign(Z, codes), model.centers_)
+            return self
 
         start = curves.centers.get(k)
         km: KMeans
@@ -257,22 +301,78 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                 km = KMeans(n_clusters=k, init=start.astype(np.float32), n_init=1, random_state=rng)
                 km.fit(Zc.astype(np.float32))
         centers = np.asarray(km.cluster_centers_, dtype=np.float64)
-
         labels, _ = _nearest(Z, centers)
-        counts = np.bincount(labels, minlength=centers.shape[0])
-        centers = centers[counts > 0]
-        counts = counts[counts > 0]
-        # Segment 0 = largest; ties by centre coordinates (first feature first).
-        order = np.lexsort((*centers.T[::-1], -counts))
-        centers = centers[order]
-        labels, d2 = _nearest(Z, centers)
-
-        self.cluster_centers_ = centers
-        self.labels_ = labels
-        self.n_clusters_ = int(centers.shape[0])
-        self.inertia_ = float(d2.sum())
-        self.k_selection_ = selection
+        self._finish(Z, labels, centers)
         return self
+
+    def _category_codes(
+        self, categories: ArrayLike | None, n: int, *, fit: bool
+    ) -> NDArray[np.intp] | None:
+        """Integer codes of the categorical feature (unseen values get their own code)."""
+        if categories is None:
+            if fit and self.method == "kprototypes":
+                raise ValueError("method='kprototypes' needs categories (e.g. each country)")
+            if not fit and getattr(self, "categories_", None) is not None:
+                raise ValueError("this model was fitted with categories; pass them to predict")
+            if fit:
+                self.categories_ = None
+            return None
+        values = np.asarray(categories, dtype=object).astype(str)
+        if values.shape != (n,):
+            raise ValueError(f"categories must have one value per row ({n}); got {values.shape}")
+        if fit:
+            self.categories_ = np.unique(values)
+        known = self.categories_ if self.categories_ is not None else np.unique(values)
+        pos = np.searchsorted(known, values)
+        pos = np.minimum(pos, len(known) - 1)
+        found = known[pos] == values
+        return np.where(found, pos, len(known)).astype(np.intp)
+
+    def _finish(
+        self, Z: NDArray[np.float64], labels: NDArray[np.intp], centers: NDArray[np.float64]
+    ) -> None:
+        """Drop empty segments and number them: 0 = largest, ties by centre coordinates."""
+        labels = np.asarray(labels, dtype=np.intp)
+        counts = np.bincount(labels[labels >= 0], minlength=centers.shape[0])
+        keep = np.flatnonzero(counts > 0)
+        if keep.size == 0:
+            raise ClustomerError(
+                f"{self.method_} put every customer in no segment (all noise); try another "
+                "method, e.g. --method kmeans"
+            )
+        order = keep[np.lexsort((*centers[keep].T[::-1], -counts[keep]))]
+        mapping = np.full(centers.shape[0], -1, dtype=np.intp)
+        mapping[order] = np.arange(order.size)
+        self.label_map_ = mapping
+        self.cluster_centers_ = centers[order]
+        if self.method_model_ is None:  # k-means: labels are the nearest centre, exactly
+            new_labels, d2 = _nearest(Z, self.cluster_centers_)
+        else:
+            new_labels = np.where(labels >= 0, mapping[np.maximum(labels, 0)], -1)
+            assigned = new_labels >= 0
+            diff = Z[assigned] - self.cluster_centers_[new_labels[assigned]]
+            d2 = np.einsum("ij,ij->i", diff, diff)
+        self.labels_ = np.asarray(new_labels, dtype=np.intp)
+        self.n_clusters_ = int(order.size)
+        self.inertia_ = float(d2.sum())
+
+    def _density_selection(self, method: str, sample_size: int) -> KSelection:
+        k = self.n_clusters_
+        noise = float(np.mean(self.labels_ < 0))
+        reason = (
+            f"{method.upper()} found {k} dense segment{'s' if k != 1 else ''} by itself; "
+            f"{noise:.0%} of customers fit none and are Unassigned"
+        )
+        return KSelection(
+            ks=[k],
+            inertia=[self.inertia_],
+            silhouette=[float("nan")],
+            elbow_k=None,
+            best_silhouette_k=None,
+            chosen_k=k,
+            reason=reason,
+            sample_size=min(sample_size, len(self.labels_)),
+        )
 
     def scale(self, X: ArrayLike) -> NDArray[np.float64]:
         """Map customers into the clustering space (signed log1p, then standardise).
@@ -295,7 +395,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         Xv = validate_data(self, X, dtype=np.float64, reset=False)
         return self._to_scaled(Xv)
 
-    def predict(self, X: ArrayLike) -> NDArray[np.intp]:
+    def predict(self, X: ArrayLike, categories: ArrayLike | None = None) -> NDArray[np.intp]:
         """Assign customers to the nearest fitted segment centre.
 
         Parameters
@@ -314,8 +414,47 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         """
         check_is_fitted(self)
         Xv = validate_data(self, X, dtype=np.float64, reset=False)
-        labels, _ = _nearest(self._to_scaled(Xv), self.cluster_centers_)
-        return labels
+        Z = self._to_scaled(Xv)
+        if getattr(self, "method_model_", None) is None:
+            labels, _ = _nearest(Z, self.cluster_centers_)
+            return labels
+        codes = self._category_codes(categories, Z.shape[0], fit=False)
+        assert self.method_model_ is not None
+        raw = self.method_model_.assign(Z, codes)
+        return np.where(raw >= 0, self.label_map_[np.maximum(raw, 0)], -1).astype(np.intp)
+
+    @available_if(_has_proba)
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
+        """Membership probabilities per segment (methods with probabilities: ``gmm``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_clusters_)
+
+        Only methods with probabilities have it (``hasattr(model, "predict_proba")``).
+
+        Examples
+        --------
+        >>> X = [[1, 10.0], [2, 12.0], [1, 11.0], [40, 900.0], [45, 1000.0], [42, 950.0]]
+        >>> m = CustomerSegmenter(n_clusters=2, method="gmm").fit(X)
+        >>> m.predict_proba(X).round(2).sum(axis=1).tolist()
+        [1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+        """
+        check_is_fitted(self)
+        Xv = validate_data(self, X, dtype=np.float64, reset=False)
+        model = self.method_model_
+        assert model is not None
+        proba = model.proba(self._to_scaled(Xv))
+        assert proba is not None
+        keep = self.label_map_ >= 0
+        out = np.zeros((proba.shape[0], self.n_clusters_))
+        out[:, self.label_map_[keep]] = proba[:, keep]
+        total = out.sum(axis=1, keepdims=True)
+        return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
 
 
 def segment_customers(X: ArrayLike, **params: Any) -> tuple[NDArray[np.intp], CustomerSegmenter]:

@@ -141,6 +141,32 @@ def _initial(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration(2, "run details and models, membership probabilities, assignments of new customers")
+def _segment_depth(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        ALTER TABLE runs ADD COLUMN details JSON;
+        ALTER TABLE assignments ADD COLUMN probability DOUBLE;
+        CREATE TABLE run_models (
+            run_id           INTEGER PRIMARY KEY,
+            feature_columns  JSON NOT NULL,
+            model            BLOB NOT NULL,
+            created_at       TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE assigned (
+            run_id        INTEGER NOT NULL,
+            customer_key  VARCHAR NOT NULL,
+            segment_id    INTEGER NOT NULL,
+            segment_name  VARCHAR NOT NULL,
+            probability   DOUBLE,
+            as_of         TIMESTAMP NOT NULL,
+            source        VARCHAR NOT NULL,
+            assigned_at   TIMESTAMPTZ NOT NULL
+        );
+        """
+    )
+
+
 LATEST_VERSION = len(MIGRATIONS)
 
 

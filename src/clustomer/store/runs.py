@@ -24,12 +24,21 @@ def save_run(
     reason: str,
     profiles: pd.DataFrame,
     assignments: pd.DataFrame,
+    details: dict[str, Any] | None = None,
+    model: bytes | None = None,
+    feature_columns: list[str] | None = None,
 ) -> int:
-    """Store one run and its per-customer assignments in one transaction; return its id."""
+    """Store one run and its per-customer assignments in one transaction; return its id.
+
+    ``details`` is plain data (rules, stability, ...); ``model`` the pickled fitted
+    model that ``clustomer assign`` uses later, with the ``feature_columns`` it needs.
+    """
     with store.transaction():
         run_id = int(store.scalar("SELECT nextval('run_id_seq')"))
         store.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (run_id, created_at, method, as_of, k, n_customers, config, "
+            "metrics, curves, reason, profiles, details) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 run_id,
                 datetime.now(UTC),
@@ -42,18 +51,30 @@ def save_run(
                 json.dumps(curves),
                 reason,
                 profiles.to_json(orient="records"),
+                json.dumps(details, default=str) if details is not None else None,
             ],
         )
         frame = assignments[["customer_key", "segment_id", "segment_name", "rfm_segment"]]
+        if "probability" in assignments.columns:
+            frame = frame.assign(probability=assignments["probability"])
+        else:
+            frame = frame.assign(probability=float("nan"))
         store.con.register("clustomer_assignments", frame)
         try:
             store.execute(
-                "INSERT INTO assignments SELECT ?, customer_key, segment_id, segment_name, "
-                "rfm_segment FROM clustomer_assignments",
+                "INSERT INTO assignments (run_id, customer_key, segment_id, segment_name, "
+                "rfm_segment, probability) SELECT ?, customer_key, segment_id, segment_name, "
+                "rfm_segment, CASE WHEN isnan(probability) THEN NULL ELSE probability END "
+                "FROM clustomer_assignments",
                 [run_id],
             )
         finally:
             store.con.unregister("clustomer_assignments")
+        if model is not None:
+            store.execute(
+                "INSERT INTO run_models VALUES (?, ?, ?, ?)",
+                [run_id, json.dumps(feature_columns or []), model, datetime.now(UTC)],
+            )
     return run_id
 
 
@@ -76,7 +97,8 @@ def load_assignments(store: Store, run_id: int | None = None) -> pd.DataFrame:
     """The customers' segments in one run (the latest by default)."""
     rid = latest_run_id(store) if run_id is None else run_id
     df = store.df(
-        "SELECT customer_key, segment_id, segment_name, rfm_segment FROM assignments "
+        "SELECT customer_key, segment_id, segment_name, rfm_segment, probability "
+        "FROM assignments "
         "WHERE run_id = ? ORDER BY customer_key",
         [rid],
     )
@@ -88,9 +110,34 @@ def load_assignments(store: Store, run_id: int | None = None) -> pd.DataFrame:
 def load_run(store: Store, run_id: int) -> dict[str, Any]:
     """Config, metrics, k-selection curves and profiles of one run, as plain data."""
     row = store.rows(
-        "SELECT config, metrics, curves, profiles FROM runs WHERE run_id = ?", [run_id]
+        "SELECT config, metrics, curves, profiles, details, method, k, as_of FROM runs "
+        "WHERE run_id = ?",
+        [run_id],
     )
     if not row:
         raise ClustomerError(f"there is no run {run_id} in this workspace")
-    config, metrics, curves, profiles = (json.loads(v) if v else None for v in row[0])
-    return {"config": config, "metrics": metrics, "curves": curves, "profiles": profiles}
+    config, metrics, curves, profiles, details = (json.loads(v) if v else None for v in row[0][:5])
+    return {
+        "run_id": run_id,
+        "method": row[0][5],
+        "k": int(row[0][6]),
+        "as_of": row[0][7],
+        "config": config,
+        "metrics": metrics,
+        "curves": curves,
+        "profiles": profiles,
+        "details": details,
+    }
+
+
+def load_model(store: Store, run_id: int) -> tuple[bytes, list[str]]:
+    """The pickled model of a run and the feature columns it needs."""
+    row = store.rows("SELECT model, feature_columns FROM run_models WHERE run_id = ?", [run_id])
+    if not row:
+        if not store.scalar("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]):
+            raise ClustomerError(f"there is no run {run_id} in this workspace")
+        raise ClustomerError(
+            f"run {run_id} was stored without its model (made by an older clustomer); "
+            "run clustomer segment again"
+        )
+    return bytes(row[0][0]), list(json.loads(row[0][1]))
