@@ -131,7 +131,7 @@ def test_forced_k(features):
     res = run_segmentation(features, n_clusters=5)
     assert res.k_selection.forced
     assert res.k_selection.chosen_k == 5
-    assert res.k_selection.reason == "k = 5 was set with --k"
+    assert res.k_selection.reason.startswith("k = 5 as asked; the rule would pick ")
     assert res.profiles["segment_id"].tolist() == [0, 1, 2, 3, 4]
     assert res.profiles["name"].is_unique
 

@@ -109,7 +109,7 @@ def test_forced_k_keeps_curves():
     assert model.n_clusters_ == 6
     assert sel.forced is True
     assert sel.chosen_k == 6
-    assert sel.reason == "k = 6 was set with --k"
+    assert sel.reason.startswith("k = 6 as asked; the rule would pick 4 (the highest stability")
     assert sel.ks == list(range(2, 11))
     assert len(sel.inertia) == len(sel.silhouette) == 9
     assert sel.best_silhouette_k == 4

@@ -199,8 +199,13 @@ def _print_import(s: Any) -> None:
 
 
 def _print_segments(summary: dict[str, Any]) -> None:
-    segmented, everyone = summary["customers_segmented"], summary["customers"]
-    aside = f"; {everyone - segmented:,} with returns only" if everyone > segmented else ""
+    segmented = summary["customers_segmented"]
+    asides = []
+    if summary.get("unassigned"):
+        asides.append(f"{summary['unassigned']:,} unassigned")
+    if summary.get("returns_only"):
+        asides.append(f"{summary['returns_only']:,} with returns only")
+    aside = "".join(f"; {a}" for a in asides)
     t = Table(
         title=f"{segmented:,} customers in {summary['k']} segments "
         f"(as of {summary['as_of']}{aside})",
@@ -224,7 +229,10 @@ def _print_segments(summary: dict[str, Any]) -> None:
             f"{100 * s['share_revenue']:.1f}",
             s["description"],
         )
-    t.caption = escape(summary["k_reason"])
+    notes = [f"{summary.get('method', 'kmeans')}: {summary['k_reason']}"]
+    feats = summary.get("features") or {}
+    notes += feats.get("messages", [])
+    t.caption = escape("\n".join(notes))
     out.print(t)
 
 
@@ -303,6 +311,8 @@ def _segment(
     seed: int,
     memory_limit: str | None,
     json_: bool,
+    method: str = "kmeans",
+    features: str | None = None,
 ) -> None:
     from clustomer.pipeline import run_segment
 
@@ -323,6 +333,8 @@ def _segment(
                 random_state=seed,
                 memory_limit=memory_limit,
                 progress=progress,
+                method=method,
+                features=features,
             ),
             workspace if file is not None else None,
         )
@@ -347,6 +359,21 @@ SampleOpt = Annotated[
     int, typer.Option("--sample-size", min=100, help="Customers sampled to choose k.")
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same segments).")]
+MethodOpt = Annotated[
+    str,
+    typer.Option(
+        "--method",
+        help="kmeans, minibatch, ward, gmm, hdbscan, dbscan or kprototypes.",
+    ),
+]
+FeaturesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--features",
+        help="Feature groups, comma-separated: rfm, behaviour, products, demographics "
+        "(default rfm,behaviour).",
+    ),
+]
 MemOpt = Annotated[
     str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB.")
 ]
@@ -366,6 +393,8 @@ def segment(
     sample_size: SampleOpt = 10_000,
     seed: SeedOpt = 0,
     memory_limit: MemOpt = None,
+    method: MethodOpt = "kmeans",
+    features: FeaturesOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Segment the customers (importing FILE first, if given); write the CSV and report."""
@@ -383,6 +412,8 @@ def segment(
         seed=seed,
         memory_limit=memory_limit,
         json_=json_,
+        method=method,
+        features=features,
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +91,8 @@ def run_segment(
     random_state: int = 0,
     memory_limit: str | None = None,
     progress: Progress | None = None,
+    method: str = "kmeans",
+    features: str | Sequence[str] | None = None,
 ) -> SegmentOutcome:
     """Import ``source`` if given, segment every customer in the workspace, write outputs.
 
@@ -112,7 +114,13 @@ def run_segment(
                     source, layout, mapping, currency=currency, date_format=date_format
                 )
         run = ws.segment(
-            k=k, as_of=as_of, sample_size=sample_size, random_state=random_state, progress=timings
+            k=k,
+            as_of=as_of,
+            sample_size=sample_size,
+            random_state=random_state,
+            progress=timings,
+            method=method,
+            features=features,
         )
         with timings.stage("segments.csv"):
             csv_path = write_segments_csv(run, out / "segments.csv")
@@ -127,7 +135,7 @@ def run_segment(
                     "run_id": run.run_id,
                     "as_of": run.as_of.date().isoformat(),
                     "n_customers": int(len(run.result.assignments)),
-                    "method": "kmeans",
+                    "method": run.result.method,
                     "currency": imports[-1]["currency"] if imports else None,
                     "timings": dict(timings.seconds),
                 },

@@ -8,7 +8,7 @@ call it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from clustomer.store.imports import (
 from clustomer.store.runs import list_runs, load_assignments, load_run, save_run
 
 if TYPE_CHECKING:
+    from clustomer.features.sets import FeatureSet
     from clustomer.segment.result import SegmentationResult
 
 # The modelling code (scikit-learn, about a second to import) is imported where it is
@@ -50,6 +51,7 @@ class SegmentRun:
     result: SegmentationResult
     features: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
+    feature_set: FeatureSet | None = None
 
     @property
     def k(self) -> int:
@@ -62,7 +64,9 @@ class SegmentRun:
         """
         from clustomer.segment.result import FEATURE_COLUMNS
 
-        cols = ["customer_key", *FEATURE_COLUMNS, "country"]
+        extra = [c for c in self.result.feature_columns if c not in FEATURE_COLUMNS]
+        cols = ["customer_key", *FEATURE_COLUMNS, *extra, "country"]
+        cols = [c for c in cols if c in self.features.columns]
         assigned = self.result.assignments.reset_index(drop=True)
         feats = self.features[cols].reset_index(drop=True)
         keys = assigned["customer_key"]
@@ -86,8 +90,12 @@ class SegmentRun:
             "as_of": self.as_of.date().isoformat(),
             "customers": int(len(self.result.assignments)),
             "customers_segmented": int(prof["size"].sum()),
+            "returns_only": int((self.result.assignments["segment_id"] == -1).sum()),
+            "unassigned": int((self.result.assignments["segment_id"] == -2).sum()),
             "k": self.k,
             "k_reason": self.result.k_selection.reason,
+            "method": self.result.method,
+            "features": self.feature_set.to_dict() if self.feature_set else None,
             "segments": [
                 {
                     "id": int(r["segment_id"]),
@@ -201,8 +209,10 @@ class Workspace:
         sample_size: int = 10_000,
         random_state: int = 0,
         progress: Progress | None = None,
+        method: str = "kmeans",
+        features: str | Sequence[str] | None = None,
     ) -> SegmentRun:
-        """Build features, segment the customers, and store the run.
+        """Build features, segment the customers, explain the segments, store the run.
 
         Parameters
         ----------
@@ -214,22 +224,46 @@ class Workspace:
             Customers sampled to choose k (silhouette grows with n²).
         random_state : int
             Seed: the same seed on the same data gives the same segments.
+        method : str
+            ``kmeans`` (default), ``minibatch``, ``ward``, ``gmm``, ``hdbscan``,
+            ``dbscan`` or ``kprototypes`` (see :mod:`clustomer.segment.methods`).
+        features : str or sequence of str, optional
+            Feature groups, e.g. ``"rfm,products"`` (default ``rfm,behaviour``; see
+            :mod:`clustomer.features.sets`).
         """
+        import pickle
+
+        from clustomer.features.sets import build_feature_set, parse_groups
         from clustomer.segment.run import run_segmentation
 
+        groups = parse_groups(features)
         timings = Timings(progress)
         cutoff = as_of or default_as_of(self.store)
         with timings.stage("features"):
             feats = customer_features(self.store, cutoff)
+            fset = build_feature_set(
+                self.store, feats, groups, as_of=cutoff, method=method, random_state=random_state
+            )
         with timings.stage("segment"):
             result = run_segmentation(
-                feats, n_clusters=k, sample_size=sample_size, random_state=random_state
+                fset.table,
+                n_clusters=k,
+                sample_size=sample_size,
+                random_state=random_state,
+                feature_columns=fset.columns,
+                method=method,
             )
         with timings.stage("store"):
-            config = {"k": k, "sample_size": sample_size, "random_state": random_state}
+            config = {
+                "k": k,
+                "sample_size": sample_size,
+                "random_state": random_state,
+                "method": method,
+                "features": groups,
+            }
             run_id = save_run(
                 self.store,
-                method="kmeans",
+                method=result.method,
                 as_of=cutoff,
                 k=result.k_selection.chosen_k,
                 config=config,
@@ -238,8 +272,11 @@ class Workspace:
                 reason=result.k_selection.reason,
                 profiles=result.profiles,
                 assignments=result.assignments,
+                details={"features": fset.to_dict()},
+                model=pickle.dumps(result.model),
+                feature_columns=list(fset.columns),
             )
-        return SegmentRun(run_id, cutoff, result, feats, dict(timings.seconds))
+        return SegmentRun(run_id, cutoff, result, fset.table, dict(timings.seconds), fset)
 
     def runs(self) -> pd.DataFrame:
         """Every segmentation run, newest first."""

@@ -63,9 +63,10 @@ __all__ = [
     "nearest_center",
 ]
 
-#: From this many customers on, ``kmeans`` runs as mini-batch k-means (measured: see
-#: ``docs/methods.md``).
-MINIBATCH_ROWS = 1_000_000
+#: From this many customers on, ``kmeans`` runs as mini-batch k-means. Measured on 2
+#: cores, 7 features, both started from the sample's centres: 4M customers, full k-means
+#: 1.65 s and mini-batch 3.13 s; 8M customers, 2.91 s and 1.36 s (``docs/methods.md``).
+MINIBATCH_ROWS = 6_000_000
 #: Ward keeps a full dendrogram: memory and time grow with n²; fit on this many at most.
 WARD_ROWS = 5_000
 #: HDBSCAN and DBSCAN are fitted on at most this many customers.
@@ -294,11 +295,11 @@ class DBSCANMethod(_DensityMethod):
         min_samples = min(2 * Z.shape[1], max(len(idx) - 1, 1))  # Sander et al. 1998
         dist, _ = NearestNeighbors(n_neighbors=min_samples).fit(Zs).kneighbors(Zs)
         kdist = np.sort(dist[:, -1])
-        eps = float(np.quantile(kdist, 0.95))
-        grid = np.linspace(0, len(kdist) - 1, num=min(200, len(kdist))).astype(int)
-        knee = knee_point(list(range(len(grid))), list(-kdist[grid][::-1]))
-        if knee is not None:
-            eps = float(kdist[grid][::-1][knee])
+        # the sorted k-distances rise slowly, then steeply (the noise): eps is at the bend,
+        # the point furthest below the chord of the curve
+        grid = np.unique(np.linspace(0, len(kdist) - 1, num=min(200, len(kdist))).astype(int))
+        knee = knee_point(list(range(len(grid))), list(kdist[grid]))
+        eps = float(kdist[grid][knee]) if knee is not None else float(np.quantile(kdist, 0.9))
         self.eps_ = max(eps, 1e-9)
         db = DBSCAN(eps=self.eps_, min_samples=min_samples).fit(Zs)
         self._finish(Zs, db.labels_)

@@ -49,6 +49,30 @@ class KSelection:
     reason: str
     sample_size: int
     forced: bool = False
+    #: every criterion of :func:`clustomer.segment.criteria.k_criteria`, as plain data
+    criteria: dict[str, Any] | None = None
+    #: stability (mean Jaccard, Hennig 2007) of each segment of the chosen k, in the
+    #: order of the sample fit's segments (None when not computed)
+    segment_stability: list[float | None] | None = None
+
+    @classmethod
+    def from_criteria(cls, crit: Any) -> KSelection:
+        """Build from a :class:`clustomer.segment.criteria.KCriteria`."""
+        data = crit.to_dict()
+        stab = data["segment_stability"].get(str(crit.chosen_k))
+        return cls(
+            ks=list(data["ks"]),
+            inertia=[float("nan") if v is None else v for v in data["inertia"]],
+            silhouette=[float("nan") if v is None else v for v in data["silhouette"]],
+            elbow_k=crit.elbow_k,
+            best_silhouette_k=crit.best_silhouette_k,
+            chosen_k=int(crit.chosen_k),
+            reason=crit.reason,
+            sample_size=int(crit.sample_size),
+            forced=bool(crit.forced),
+            criteria=data,
+            segment_stability=stab,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +85,8 @@ class KSelection:
             "reason": self.reason,
             "sample_size": self.sample_size,
             "forced": self.forced,
+            "criteria": self.criteria,
+            "segment_stability": self.segment_stability,
         }
 
 

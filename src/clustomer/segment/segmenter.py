@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClusterMixin
-from sklearn.cluster import KMeans
+from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -46,13 +47,45 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
 from clustomer.errors import ClustomerError
-from clustomer.segment.choose_k import SINGLE_THREAD_ROWS, k_curves, selection_from_curves
+from clustomer.segment.choose_k import SINGLE_THREAD_ROWS
+from clustomer.segment.criteria import FitLabels, k_criteria, kmeans_fit_labels
 from clustomer.segment.methods import METHOD_NAMES, MINIBATCH_ROWS, Method, make_method
 from clustomer.segment.result import KSelection
 
 __all__ = ["CustomerSegmenter", "segment_customers", "signed_log1p"]
 
 _CHUNK_ROWS = 16_384
+#: Bootstrap resamples for the stability criterion hold this many customers (an m-out-of-n
+#: bootstrap: it bounds the cost on big samples; see :mod:`clustomer.segment.criteria`).
+BOOT_ROWS = 3_000
+
+
+def _fit_labels(method: str, n_init: int) -> FitLabels:
+    """How the k criteria fit a candidate k: the method itself, or k-means for the
+    k-means family and for k-prototypes (whose pure-Python fits would take minutes; its
+    k is chosen on the numeric features)."""
+    if method in ("kmeans", "minibatch", "kprototypes"):
+        return kmeans_fit_labels(n_init=n_init)
+
+    def fit(k: int, Z: NDArray[np.float64], rng: np.random.RandomState) -> NDArray[np.intp]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if method == "gmm":  # one EM start per candidate fit: hundreds of them
+                gm = GaussianMixture(
+                    n_components=k, reg_covar=1e-3, n_init=1, max_iter=50, random_state=rng
+                )
+                return np.asarray(gm.fit(Z).predict(Z), dtype=np.intp)
+            return make_method(method).fit(Z, k, rng).fit_labels_
+
+    return fit
+
+
+#: The k criteria refit the method hundreds of times (every k, every bootstrap resample,
+#: every gap reference set); Ward and Gaussian mixtures get a smaller sample for it.
+_CRITERIA_BUDGET: dict[str, dict[str, int]] = {
+    "ward": {"sample_size": 2_000, "n_boot": 5, "n_refs": 3, "boot_size": 2_000},
+    "gmm": {"sample_size": 1_000, "n_boot": 5, "n_refs": 3, "boot_size": 1_000},
+}
 
 
 def signed_log1p(x: ArrayLike) -> NDArray[np.float64]:
@@ -182,6 +215,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         n_init: int = 3,
         random_state: int | np.random.RandomState | None = 0,
         method: str = "kmeans",
+        n_boot: int = 10,
+        n_refs: int = 10,
     ) -> None:
         self.n_clusters = n_clusters
         self.k_min = k_min
@@ -191,6 +226,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.n_init = n_init
         self.random_state = random_state
         self.method = method
+        self.n_boot = n_boot
+        self.n_refs = n_refs
 
     def _validated_params(self) -> tuple[int | None, int, int, int, int]:
         n_clusters = (
@@ -202,6 +239,8 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             raise ValueError(f"k_max ({k_max}) must not be smaller than k_min ({k_min})")
         sample_size = _check_int("sample_size", self.sample_size, 2)
         n_init = _check_int("n_init", self.n_init, 1)
+        _check_int("n_boot", self.n_boot, 0)
+        _check_int("n_refs", self.n_refs, 1)
         if not isinstance(self.log_transform, bool | np.bool_):
             raise TypeError(
                 f"log_transform must be a bool, got {type(self.log_transform).__name__}"
@@ -271,29 +310,49 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
             return self
 
         candidates = list(range(k_min, k_max + 1))
-        if n_clusters is not None:
+        if n_clusters is not None and n_clusters not in candidates:
             candidates.append(n_clusters)
-        curves = k_curves(Zc, candidates, sample_size=sample_size, random_state=rng, n_init=n_init)
-        selection: KSelection = selection_from_curves(curves, forced_k=n_clusters)
-        k = selection.chosen_k
+        budget = _CRITERIA_BUDGET.get(method, {})
+        crit = k_criteria(
+            Zc,
+            sorted(candidates),
+            _fit_labels(method, n_init),
+            sample_size=min(sample_size, budget.get("sample_size", sample_size)),
+            n_boot=min(self.n_boot, budget.get("n_boot", self.n_boot)),
+            n_refs=min(self.n_refs, budget.get("n_refs", self.n_refs)),
+            random_state=rng,
+            boot_size=budget.get("boot_size", BOOT_ROWS),
+            forced_k=n_clusters,
+        )
+        selection = KSelection.from_criteria(crit)
+        k = max(selection.chosen_k, 1)
         self.k_selection_ = selection
 
-        if method != "kmeans":
+        if method not in ("kmeans", "minibatch"):
             model = make_method(method).fit(Zc, k, rng, None if codes is None else codes[canon])
             self.method_model_ = model
             self._finish(Z, model.assign(Z, codes), model.centers_)
             return self
 
-        start = curves.centers.get(k)
+        start = crit.centers.get(k)
         km: KMeans
         threads = 1 if n_samples < SINGLE_THREAD_ROWS else None
         with threadpool_limits(limits=threads, user_api="openmp"), warnings.catch_warnings():
             # Fewer distinct customers than k: the empty segments are dropped below.
             warnings.simplefilter("ignore", ConvergenceWarning)
-            if start is None:
+            if method == "minibatch":
+                mb = MiniBatchKMeans(
+                    n_clusters=k,
+                    init="k-means++" if start is None else start.astype(np.float32),
+                    n_init=n_init if start is None else 1,
+                    batch_size=8192,
+                    random_state=rng,
+                )
+                km = mb.fit(Zc.astype(np.float32))
+            elif start is None:
                 km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=rng)
                 km.fit(Zc)
-            elif curves.sample_size >= n_samples:
+            elif crit.sample_size >= n_samples:
                 # The sample was all the data: refining the sample fit is (nearly) free.
                 km = KMeans(n_clusters=k, init=start, n_init=1, random_state=rng)
                 km.fit(Zc)
@@ -337,8 +396,9 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         keep = np.flatnonzero(counts > 0)
         if keep.size == 0:
             raise ClustomerError(
-                f"{self.method_} put every customer in no segment (all noise); try another "
-                "method, e.g. --method kmeans"
+                f"{self.method_} found no dense group: every customer is noise with these "
+                f"{Z.shape[1]} features; try fewer features (--features rfm) or another "
+                "method (--method kmeans)"
             )
         order = keep[np.lexsort((*centers[keep].T[::-1], -counts[keep]))]
         mapping = np.full(centers.shape[0], -1, dtype=np.intp)
