@@ -149,21 +149,22 @@ def test_too_few_customers_with_purchases():
     assert str(err.value) == "need at least 3 customers with purchases to segment; found 2"
 
 
-def test_three_customers_is_enough():
+def test_three_customers_get_the_rfm_rules():
+    # below MIN_CLUSTER_CUSTOMERS (30) there is no clustering: the RFM rules group them
     f = _features(n_best=1, n_lost=1, n_new=1, n_returns=1)
     res = run_segmentation(f)
-    assert res.k_selection.ks == [2]
-    assert res.k_selection.chosen_k == 2
-    assert sorted(res.assignments["segment_id"].tolist()) == [-1, 0, 0, 1]
+    assert res.method == "rfm"
+    assert "too few to find segments reliably" in res.k_selection.reason
+    assert sorted(res.assignments["segment_id"].tolist())[0] == -1
     assert res.profiles["size"].sum() == 3
-    assert len(res.projection) == 3
+    assert len(res.projection) == 0
 
 
-def test_small_shop_caps_the_k_range():
+def test_small_shop_with_a_forced_k_caps_the_k_range():
     f = _features(n_best=2, n_lost=3, n_new=2, n_returns=0)
-    res = run_segmentation(f)
+    res = run_segmentation(f, n_clusters=3)
     assert res.k_selection.ks == [2, 3, 4, 5, 6]
-    assert 2 <= res.k_selection.chosen_k <= 6
+    assert res.k_selection.chosen_k == 3
 
 
 def test_missing_values_and_columns_are_clustomer_errors(features):

@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,10 +19,17 @@ import duckdb
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clustomer import __version__
+from clustomer.cli_render import (
+    OUT,
+    RichStages,
+    print_assign,
+    print_comparison,
+)
+from clustomer.cli_render import print_import as _print_import
+from clustomer.cli_render import print_segments as _print_segments
 from clustomer.errors import ClustomerError, InputError, mask_emails
 
 app = typer.Typer(
@@ -32,7 +38,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
+out = OUT
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 T = TypeVar("T")
@@ -120,120 +126,6 @@ def _parse_map(items: list[str] | None) -> dict[str, str]:
             _fail(InputError(f"--map expects FIELD=COLUMN, got {item!r}"))
         mapping[field.strip()] = column.strip()
     return mapping
-
-
-class RichStages:
-    """Shows each stage of long work as a progress line with a spinner and its time."""
-
-    def __init__(self, console: Console, total: int) -> None:
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self.overall = self.progress.add_task("clustomer", total=total)
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        task = self.progress.add_task(name, total=1)
-        yield
-        self.progress.update(task, completed=1)
-        self.progress.advance(self.overall)
-
-    def __enter__(self) -> RichStages:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-
-# -- output helpers -----------------------------------------------------------------------
-
-
-def _money(v: float) -> str:
-    return f"{v:,.2f}"
-
-
-def _import_table(s: Any) -> Table:
-    t = Table(title=f"Import of {escape(s.file)} ({s.layout})", title_justify="left")
-    t.add_column("rows")
-    t.add_column("count", justify="right")
-    t.add_column("revenue", justify="right")
-    t.add_row("read", f"{s.rows_read:,}", _money(s.revenue))
-    t.add_row("[green]kept[/]", f"{s.rows_kept:,}", _money(s.revenue_kept))
-    for reason, n in s.rows_dropped.items():
-        rev = s.revenue_dropped.get(reason)
-        t.add_row(f"[yellow]dropped: {reason}[/]", f"{n:,}", _money(rev) if rev is not None else "")
-    if s.extra_lines:
-        t.add_row("refund lines added", f"{s.extra_lines:,}", "")
-    check = "[green]✓ read = kept + dropped[/]" if s.balanced else "[red]✗ does not add up[/]"
-    t.caption = (
-        f"{check} · {s.customers:,} customers in the file · {s.orders:,} orders kept · "
-        f"{s.cancellation_lines:,} cancellation lines · currency {s.currency or '—'}"
-        + (
-            f" · orders {s.first_order[:10]} to {s.last_order[:10]}"
-            if s.first_order and s.last_order
-            else ""
-        )
-    )
-    return t
-
-
-def _print_import(s: Any) -> None:
-    if s.already_imported:
-        out.print(
-            f"[bold]{escape(s.file)}[/] was already imported (import {s.import_id}, "
-            f"{s.imported_at[:19]}); nothing was added."
-        )
-    out.print(_import_table(s))
-    for r in s.rejects[:10]:
-        value = f'"{r["value"]}": ' if r.get("value") is not None else ""
-        where = f"line {r['line']}" + (f", column {r['column']}" if r.get("column") else "")
-        out.print(escape(f"  {where}: {value}{r['message']}"))
-    if len(s.rejects) > 10:
-        out.print(f"  … and {len(s.rejects) - 10} more (clustomer quality {s.import_id})")
-
-
-def _print_segments(summary: dict[str, Any]) -> None:
-    segmented = summary["customers_segmented"]
-    asides = []
-    if summary.get("unassigned"):
-        asides.append(f"{summary['unassigned']:,} unassigned")
-    if summary.get("returns_only"):
-        asides.append(f"{summary['returns_only']:,} with returns only")
-    aside = "".join(f"; {a}" for a in asides)
-    t = Table(
-        title=f"{segmented:,} customers in {summary['k']} segments "
-        f"(as of {summary['as_of']}{aside})",
-        title_justify="left",
-    )
-    for col, just in (
-        ("id", "right"),
-        ("segment", "left"),
-        ("customers", "right"),
-        ("% customers", "right"),
-        ("% revenue", "right"),
-        ("in words", "left"),
-    ):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for s in summary["segments"]:
-        t.add_row(
-            str(s["id"]),
-            escape(s["name"]),
-            f"{s['size']:,}",
-            f"{100 * s['share_customers']:.1f}",
-            f"{100 * s['share_revenue']:.1f}",
-            s["description"],
-        )
-    notes = [f"{summary.get('method', 'kmeans')}: {summary['k_reason']}"]
-    feats = summary.get("features") or {}
-    notes += feats.get("messages", [])
-    t.caption = escape("\n".join(notes))
-    out.print(t)
 
 
 # -- commands -----------------------------------------------------------------------------
@@ -442,6 +334,83 @@ def demo(
         memory_limit=None,
         json_=json_,
     )
+
+
+RunOpt = Annotated[int | None, typer.Option("--run", help="Run id (default: the latest).")]
+
+
+@app.command()
+def assign(
+    file: Annotated[
+        Path | None, typer.Argument(help="Export with new orders to import first (optional).")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    run: RunOpt = None,
+    as_of: AsOfOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Put new or updated customers into the segments of a stored run, without refitting."""
+    from clustomer.workspace import Workspace
+
+    def work() -> Any:
+        with Workspace(workspace, create=False) as ws:
+            return ws.assign(file, run_id=run, as_of=as_of)
+
+    outcome = _call(work, workspace if file is not None else None)
+    data = outcome.to_dict()
+    if json_:
+        typer.echo(json.dumps(data, default=str))
+        return
+    if outcome.imported is not None:
+        _print_import(outcome.imported)
+    print_assign(data)
+
+
+@app.command()
+def compare(
+    run_a: Annotated[int, typer.Argument(help="The earlier run.")],
+    run_b: Annotated[int | None, typer.Argument(help="The later run (default: latest).")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    json_: JsonOpt = False,
+) -> None:
+    """Show who moved between the segments of two runs (a transition matrix)."""
+    from clustomer.workspace import Workspace
+
+    def work() -> Any:
+        with Workspace(workspace, create=False) as ws:
+            return ws.compare(run_a, run_b)
+
+    data = _call(work).to_dict()
+    if json_:
+        typer.echo(json.dumps(data, default=str))
+        return
+    print_comparison(data)
+
+
+@app.command()
+def rules(
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    run: RunOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Print a run's segments as plain rules, ready to paste into a shop's segment editor."""
+    from clustomer.store.runs import latest_run_id
+    from clustomer.workspace import Workspace
+
+    def work() -> Any:
+        with Workspace(workspace, create=False) as ws:
+            rid = latest_run_id(ws.store) if run is None else run
+            return ws.run_details(rid)
+
+    data = _call(work)
+    details = data.get("details") or {}
+    if json_:
+        typer.echo(json.dumps({"run_id": data["run_id"], **details.get("rules", {})}, default=str))
+        return
+    text = details.get("rules_text")
+    if not text:
+        _fail(ClustomerError(f"run {data['run_id']} has no rules (one segment, or an old run)"))
+    typer.echo(text)
 
 
 @app.command()

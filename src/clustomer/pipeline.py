@@ -66,6 +66,15 @@ def preload_models() -> threading.Thread:
     return thread
 
 
+def _migration(ws: Workspace, run: SegmentRun) -> dict[str, Any] | None:
+    """Who moved since the run this one continues (same method and features), if any."""
+    earlier = run.details.get("aligned_with_run")
+    if earlier is None:
+        return None
+    data: dict[str, Any] = ws.compare(int(earlier), run.run_id).to_dict()
+    return data
+
+
 def write_segments_csv(run: SegmentRun, path: Path) -> Path:
     """Write ``segments.csv``: one row per customer, segment columns then features."""
     table = run.table()
@@ -136,6 +145,8 @@ def run_segment(
                     "as_of": run.as_of.date().isoformat(),
                     "n_customers": int(len(run.result.assignments)),
                     "method": run.result.method,
+                    "details": run.details,
+                    "migration": _migration(ws, run),
                     "currency": imports[-1]["currency"] if imports else None,
                     "timings": dict(timings.seconds),
                 },

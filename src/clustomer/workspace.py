@@ -29,8 +29,17 @@ from clustomer.store.imports import (
     load_summary,
     read_customers,
     read_order_lines,
+    workspace_currencies,
 )
-from clustomer.store.runs import list_runs, load_assignments, load_run, save_run
+from clustomer.store.runs import (
+    list_runs,
+    load_assignments,
+    load_model,
+    load_run,
+    previous_run,
+    save_assigned,
+    save_run,
+)
 
 if TYPE_CHECKING:
     from clustomer.features.sets import FeatureSet
@@ -40,6 +49,15 @@ if TYPE_CHECKING:
 # used, so that ``clustomer.pipeline`` can import it while DuckDB reads a file.
 
 DEFAULT_WORKSPACE = "clustomer.duckdb"
+
+
+def _maybe(value: Any) -> float | None:
+    """A float for JSON, None for missing or NaN."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(v) else round(v, 4)
 
 
 @dataclass
@@ -52,6 +70,8 @@ class SegmentRun:
     features: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     feature_set: FeatureSet | None = None
+    #: plain data: feature groups and pruning, rules and fidelity, classifier accuracy
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def k(self) -> int:
@@ -95,6 +115,9 @@ class SegmentRun:
             "k": self.k,
             "k_reason": self.result.k_selection.reason,
             "method": self.result.method,
+            "fidelity": self.details.get("fidelity"),
+            "confidence": self.result.confidence,
+            "cv_accuracy": (self.details.get("classifier") or {}).get("cv_accuracy"),
             "features": self.feature_set.to_dict() if self.feature_set else None,
             "segments": [
                 {
@@ -104,6 +127,8 @@ class SegmentRun:
                     "size": int(r["size"]),
                     "share_customers": round(float(r["share_customers"]), 4),
                     "share_revenue": round(float(r["share_revenue"]), 4),
+                    "stability": _maybe(r.get("stability")),
+                    "unstable": bool(r.get("unstable", False)),
                 }
                 for r in prof.to_dict("records")
             ],
@@ -111,6 +136,28 @@ class SegmentRun:
                 str(r["rfm_segment"]): int(r["customers"])
                 for r in self.result.rfm_counts.to_dict("records")
             },
+        }
+
+
+@dataclass
+class AssignOutcome:
+    """What ``clustomer assign`` did: the run used, each customer's segment, the counts."""
+
+    run_id: int
+    as_of: datetime
+    assigned: pd.DataFrame
+    counts: dict[str, int]
+    imported: ImportSummary | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json`` (segment sizes, never customer keys)."""
+        sizes = self.assigned.groupby("segment_name").size().sort_values(ascending=False)
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.date().isoformat(),
+            **self.counts,
+            "segments": {str(k): int(v) for k, v in sizes.items()},
+            "import": self.imported.to_dict() if self.imported else None,
         }
 
 
@@ -234,6 +281,8 @@ class Workspace:
         import pickle
 
         from clustomer.features.sets import build_feature_set, parse_groups
+        from clustomer.segment.align import align_with_previous
+        from clustomer.segment.explain import explain_run
         from clustomer.segment.run import run_segmentation
 
         groups = parse_groups(features)
@@ -253,6 +302,44 @@ class Workspace:
                 feature_columns=fset.columns,
                 method=method,
             )
+        id_map = {i: i for i in range(int(getattr(result.model, "n_clusters_", 0)))}
+        earlier = previous_run(self.store, result.method, list(fset.columns))
+        if earlier is not None and result.method not in ("hdbscan", "dbscan", "rfm"):
+            earlier_model = pickle.loads(load_model(self.store, earlier)[0])
+            if earlier_model.get("segmenter") is not None:
+                result, id_map = align_with_previous(
+                    result, earlier_model["segmenter"], earlier_model.get("id_map")
+                )
+        with timings.stage("explain"):
+            held = workspace_currencies(self.store)
+            explained, classifier, _ = explain_run(
+                fset.table,
+                result,
+                currency=held[0] if held else None,
+                random_state=random_state,
+            )
+        details = {
+            "features": fset.to_dict(),
+            "aligned_with_run": earlier,
+            "confidence": result.confidence,
+            **explained,
+        }
+        model = {
+            "segmenter": result.model,
+            "classifier": classifier,
+            "method": result.method,
+            "feature_columns": list(fset.columns),
+            "feature_groups": groups,
+            "id_map": id_map,
+            "aligned_with": earlier,
+            "segment_names": dict(
+                zip(
+                    result.profiles["segment_id"].tolist(),
+                    result.profiles["name"].tolist(),
+                    strict=True,
+                )
+            ),
+        }
         with timings.stage("store"):
             config = {
                 "k": k,
@@ -272,11 +359,91 @@ class Workspace:
                 reason=result.k_selection.reason,
                 profiles=result.profiles,
                 assignments=result.assignments,
-                details={"features": fset.to_dict()},
-                model=pickle.dumps(result.model),
+                details=details,
+                model=pickle.dumps(model),
                 feature_columns=list(fset.columns),
             )
-        return SegmentRun(run_id, cutoff, result, fset.table, dict(timings.seconds), fset)
+        return SegmentRun(run_id, cutoff, result, fset.table, dict(timings.seconds), fset, details)
+
+    def assign(
+        self,
+        source: str | Path | None = None,
+        *,
+        run_id: int | None = None,
+        as_of: datetime | None = None,
+        record: bool = True,
+    ) -> AssignOutcome:
+        """Put customers into the segments of a stored run, without refitting it.
+
+        Parameters
+        ----------
+        source : path, optional
+            An export with new orders, imported first (like ``import_file``).
+        run_id : int, optional
+            The run whose segments to use (default: the latest).
+        as_of : datetime, optional
+            Features as of this date (default: the day after the last order).
+        record : bool
+            Store the assignments in the workspace (table ``assigned``).
+
+        Returns
+        -------
+        AssignOutcome
+            Every customer's segment now, and how many are new, moved or unchanged
+            against the run.
+        """
+        import pickle
+
+        from clustomer.features.sets import build_feature_set
+        from clustomer.segment.assign import assign_customers, compare_with_run
+        from clustomer.store.runs import latest_run_id
+
+        imported = self.import_file(source) if source is not None else None
+        rid = latest_run_id(self.store) if run_id is None else int(run_id)
+        model = pickle.loads(load_model(self.store, rid)[0])
+        if model.get("segmenter") is None:
+            raise ClustomerError(
+                f"run {rid} grouped its few customers by the RFM rules; it has no model to "
+                "assign new customers with; segment again once there are more customers"
+            )
+        groups = list(model.get("feature_groups") or ["rfm", "behaviour"])
+        if "products" in groups:
+            raise ClustomerError(
+                f"run {rid} clusters on product topics, which assign cannot rebuild yet; "
+                "segment again (clustomer segment) to place new customers"
+            )
+        cutoff = as_of or default_as_of(self.store)
+        feats = customer_features(self.store, cutoff)
+        fset = build_feature_set(
+            self.store, feats, groups, as_of=cutoff, method=model["method"], prune=False
+        )
+        assigned = assign_customers(model, fset.table)
+        counts = compare_with_run(assigned, load_assignments(self.store, rid))
+        if record:
+            save_assigned(
+                self.store,
+                rid,
+                assigned,
+                as_of=cutoff,
+                source=Path(source).name if source is not None else "workspace",
+            )
+        return AssignOutcome(rid, cutoff, assigned, counts, imported)
+
+    def compare(self, run_a: int, run_b: int | None = None) -> Any:
+        """Who moved between the segments of two runs (run B: the latest by default).
+
+        Returns a :class:`clustomer.segment.compare.RunComparison`.
+        """
+        from clustomer.segment.compare import compare_runs
+        from clustomer.store.runs import latest_run_id
+
+        rid_b = latest_run_id(self.store) if run_b is None else int(run_b)
+        return compare_runs(
+            load_assignments(self.store, int(run_a)),
+            load_assignments(self.store, rid_b),
+            before_name=f"run {run_a}",
+            after_name=f"run {rid_b}",
+        )
 
     def runs(self) -> pd.DataFrame:
         """Every segmentation run, newest first."""

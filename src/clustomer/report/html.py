@@ -22,7 +22,8 @@ import plotly.io as pio
 from markupsafe import Markup
 
 from clustomer.errors import ClustomerError
-from clustomer.report.plots import FIGURES
+from clustomer.report.plots import figures_for
+from clustomer.segment.criteria import LOW_STABILITY
 
 #: plotly.js options for every figure: no logo link, resizes with the page.
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
@@ -137,6 +138,17 @@ def fmt_value(value: Any, kind: str) -> str:
     return fmt_number(value)
 
 
+def fmt_fixed(value: Any, decimals: int = 2) -> str:
+    """Format a number with a fixed number of decimals (``None`` shows as a dash).
+
+    Examples
+    --------
+    >>> fmt_fixed(0.93456, 3), fmt_fixed(1234.5, 0), fmt_fixed(None)
+    ('0.935', '1,234', '–')
+    """
+    return _number(value, decimals)
+
+
 def fmt_seconds(value: Any) -> str:
     """Format a duration in seconds.
 
@@ -191,6 +203,7 @@ def _environment() -> jinja2.Environment:
         pct=fmt_pct,
         days=fmt_days,
         number=fmt_number,
+        fixed=fmt_fixed,
         value=fmt_value,
         seconds=fmt_seconds,
         when=fmt_when,
@@ -219,8 +232,65 @@ def figures_json(summary: dict[str, Any]) -> dict[str, Markup]:
     """
     return {
         element: _script_json(pio.to_json(build(summary), validate=False))
-        for element, build in FIGURES.items()
+        for element, build in figures_for(summary).items()
     }
+
+
+#: Keys added in summary version 2, with what a version-1 summary (stored earlier) means.
+_V2_DEFAULTS: dict[str, Any] = {
+    "k_mode": None,
+    "k_criteria": None,
+    "stability_known": False,
+    "unstable_segments": [],
+    "low_stability": LOW_STABILITY,
+    "unassigned_by_method": 0,
+    "without_segment": [],
+    "probabilities": None,
+    "explain": {
+        "features": None,
+        "rules": [],
+        "fidelity": None,
+        "fidelity_sentence": None,
+        "rules_text": None,
+        "classifier": None,
+        "explained_on": None,
+        "note": None,
+    },
+    "migration": None,
+}
+_V2_SEGMENT_DEFAULTS: dict[str, Any] = {
+    "stability": None,
+    "stability_label": "unknown",
+    "unstable": False,
+    "probability": None,
+}
+
+
+def with_defaults(summary: dict[str, Any]) -> dict[str, Any]:
+    """The summary with every key the template reads, for summaries stored by older versions.
+
+    Parameters
+    ----------
+    summary : dict
+        A run summary of any version.
+
+    Returns
+    -------
+    dict
+        A shallow copy; missing keys get the value that means "not computed".
+
+    Examples
+    --------
+    >>> s = with_defaults({"segments": [{"name": "A"}], "run": {"method": "kmeans"}})
+    >>> s["k_criteria"], s["segments"][0]["stability"], s["run"]["method_label"]
+    (None, None, 'kmeans')
+    """
+    out = {**_V2_DEFAULTS, **summary}
+    out["segments"] = [{**_V2_SEGMENT_DEFAULTS, **seg} for seg in summary.get("segments") or []]
+    run = dict(summary.get("run") or {})
+    run.setdefault("method_label", run.get("method"))
+    out["run"] = run
+    return out
 
 
 def render_report(summary: dict[str, Any]) -> str:
@@ -247,6 +317,7 @@ def render_report(summary: dict[str, Any]) -> str:
     >>> "How many segments" in html and html.count("<html") == 1
     True
     """
+    summary = with_defaults(summary)
     template = _environment().get_template("report.html.j2")
     return template.render(
         s=summary,

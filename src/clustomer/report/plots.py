@@ -6,77 +6,36 @@ Every function takes the output of :func:`clustomer.report.summarize.summarize_r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-#: Colour-blind-friendly qualitative palette (Okabe-Ito, then Tol muted).
-PALETTE: tuple[str, ...] = (
-    "#0072B2",
-    "#E69F00",
-    "#009E73",
-    "#CC79A7",
-    "#56B4E9",
-    "#D55E00",
-    "#F0E442",
-    "#332288",
-    "#88CCEE",
-    "#44AA99",
-    "#999933",
-    "#AA4499",
-)
+from clustomer.report.common import DENSITY_METHODS, METHOD_LABELS
+from clustomer.report.plot_base import PALETTE, segment_colors
+from clustomer.report.plot_base import base_layout as _base_layout
+from clustomer.report.plot_base import empty_figure as _empty
+from clustomer.report.plots_depth import criteria_figure, migration_figure, probability_figure
+
+__all__ = [
+    "FIGURES",
+    "OPTIONAL_FIGURES",
+    "PALETTE",
+    "criteria_figure",
+    "figures_for",
+    "k_figure",
+    "k_selection_figure",
+    "migration_figure",
+    "probability_figure",
+    "projection_figure",
+    "rfm_figure",
+    "segment_colors",
+    "segments_figure",
+]
 
 _INERTIA_COLOR = "#0072B2"
 _SILHOUETTE_COLOR = "#D55E00"
-_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
-
-
-def _base_layout(fig: go.Figure, *, height: int = 420) -> go.Figure:
-    fig.update_layout(
-        template="plotly_white",
-        height=height,
-        margin={"l": 60, "r": 30, "t": 40, "b": 50},
-        font={"family": _FONT, "size": 13},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        hoverlabel={"font": {"family": _FONT}},
-    )
-    return fig
-
-
-def _empty(message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(
-        text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 15}
-    )
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return _base_layout(fig, height=240)
-
-
-def segment_colors(summary: dict[str, Any]) -> dict[str, str]:
-    """Map each segment name to a colour, in the order of ``summary["segments"]``.
-
-    Parameters
-    ----------
-    summary : dict
-        A run summary.
-
-    Returns
-    -------
-    dict
-        Segment name to a hex colour; names only seen in the projection come last.
-
-    Examples
-    --------
-    >>> segment_colors({"segments": [{"name": "A"}, {"name": "B"}], "projection": []})
-    {'A': '#0072B2', 'B': '#E69F00'}
-    """
-    names: list[str] = [s["name"] for s in summary.get("segments", [])]
-    for p in summary.get("projection", []):
-        if p["segment"] not in names:
-            names.append(p["segment"])
-    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
 
 
 def k_selection_figure(summary: dict[str, Any]) -> go.Figure:
@@ -323,10 +282,59 @@ def rfm_figure(summary: dict[str, Any]) -> go.Figure:
     return _base_layout(fig, height=max(260, 40 + 30 * len(rows)))
 
 
+def k_figure(summary: dict[str, Any]) -> go.Figure:
+    """The figure of the "How many segments" section, whichever way k was found.
+
+    Every criterion per k (:func:`criteria_figure`) when the run has them; a note for the
+    density methods, which find k by themselves; else inertia and silhouette
+    (:func:`k_selection_figure`).
+
+    Examples
+    --------
+    >>> fig = k_figure({"k_mode": "density", "run": {"method": "hdbscan"}})
+    >>> fig.layout.annotations[0].text
+    'HDBSCAN found the number of segments by itself; there are no curves to compare.'
+    """
+    mode = summary.get("k_mode")
+    if mode == "criteria" and summary.get("k_criteria"):
+        return criteria_figure(summary)
+    method = (summary.get("run") or {}).get("method")
+    if mode == "density" or (mode is None and method in DENSITY_METHODS):
+        label = METHOD_LABELS.get(str(method), str(method or "The method"))
+        return _empty(
+            f"{label} found the number of segments by itself; there are no curves to compare."
+        )
+    return k_selection_figure(summary)
+
+
 #: The report's figures, by the element id they are drawn into.
-FIGURES = {
-    "plot-k": k_selection_figure,
+FIGURES: dict[str, Callable[[dict[str, Any]], go.Figure]] = {
+    "plot-k": k_figure,
     "plot-segments": segments_figure,
+    "plot-probability": probability_figure,
+    "plot-migration": migration_figure,
     "plot-rfm": rfm_figure,
     "plot-map": projection_figure,
 }
+
+#: Figures drawn only when the summary holds their data (their section is hidden otherwise).
+OPTIONAL_FIGURES: dict[str, Callable[[dict[str, Any]], bool]] = {
+    "plot-k": lambda summary: summary.get("k_mode") != "density",
+    "plot-probability": lambda summary: bool(summary.get("probabilities")),
+    "plot-migration": lambda summary: bool(summary.get("migration")),
+}
+
+
+def figures_for(summary: dict[str, Any]) -> dict[str, Callable[[dict[str, Any]], go.Figure]]:
+    """The figures this summary needs, by element id.
+
+    Examples
+    --------
+    >>> sorted(figures_for({"migration": None}))
+    ['plot-k', 'plot-map', 'plot-rfm', 'plot-segments']
+    """
+    return {
+        element: build
+        for element, build in FIGURES.items()
+        if element not in OPTIONAL_FIGURES or OPTIONAL_FIGURES[element](summary)
+    }

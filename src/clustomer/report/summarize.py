@@ -8,17 +8,41 @@ keeps only coordinates and a segment name per point.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from clustomer.report.common import (
+    DENSITY_METHODS,
+    FEATURE_DISPLAY,
+    METHOD_LABELS,
+    feature_label,
+    plain,
+)
+from clustomer.report.common import float_or_none as _float_or_none
+from clustomer.report.common import int_or_none as _int_or_none
+from clustomer.report.explain import summarize_details, summarize_migration
+from clustomer.report.kchoice import summarize_criteria
+from clustomer.segment.criteria import LOW_STABILITY, stability_label
 from clustomer.segment.result import FEATURE_COLUMNS, KSelection, SegmentationResult
 
+__all__ = [
+    "FEATURE_DISPLAY",
+    "MAX_REJECTS",
+    "SUMMARY_VERSION",
+    "UNCERTAIN_BELOW",
+    "plain",
+    "summarize_import",
+    "summarize_run",
+]
+
 #: Version of the summary layout; bump when keys change meaning.
-SUMMARY_VERSION = 1
+#: 2: k criteria, method, segment stability, unassigned (-2), probabilities, explanations,
+#: migration.
+SUMMARY_VERSION = 2
 
 #: How many rejected lines per import the report lists.
 MAX_REJECTS = 20
@@ -26,89 +50,8 @@ MAX_REJECTS = 20
 #: Decimals kept for projection coordinates (enough for a plot, keeps the file small).
 _XY_DECIMALS = 4
 
-#: Label and display kind of each feature median. Kinds: money, days, count, rate, number.
-FEATURE_DISPLAY: dict[str, tuple[str, str]] = {
-    "recency_days": ("Days since last order", "days"),
-    "frequency": ("Orders", "count"),
-    "monetary": ("Spend", "money"),
-    "tenure_days": ("Days as customer", "days"),
-    "avg_order_value": ("Average order", "money"),
-    "mean_days_between_orders": ("Days between orders", "days"),
-    "return_rate": ("Returned share", "rate"),
-    "distinct_products": ("Distinct products", "count"),
-}
-
-
-def plain(value: Any) -> Any:
-    """Convert a value to JSON-friendly Python (numpy, pandas, dates, NaN included).
-
-    NaN and infinities become ``None``; dates and timestamps become ISO strings;
-    tuples become lists; mapping keys become strings.
-
-    Parameters
-    ----------
-    value : object
-        Anything made of scalars, sequences and mappings.
-
-    Returns
-    -------
-    object
-        The same data as ``str``, ``int``, ``float``, ``bool``, ``None``, ``list``, ``dict``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> plain({"n": np.int64(3), "x": float("nan"), "t": (1, 2.5)})
-    {'n': 3, 'x': None, 't': [1, 2.5]}
-    """
-    if value is None or value is pd.NaT or isinstance(value, str | bool):
-        return value if value is not pd.NaT else None
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if isinstance(value, datetime | date | pd.Timestamp):
-        return value.isoformat()
-    # numpy scalars (and anything else with .item()) become Python scalars
-    item = getattr(value, "item", None)
-    if callable(item):
-        try:
-            return plain(item())
-        except (TypeError, ValueError):
-            pass
-    if isinstance(value, set | frozenset):
-        return [plain(v) for v in sorted(value, key=str)]
-    try:
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
-
-
-def _int_or_none(value: Any) -> int | None:
-    value = plain(value)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    value = plain(value)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
+#: A ``gmm`` member whose membership probability is below this is an "uncertain member".
+UNCERTAIN_BELOW = 0.8
 
 
 def summarize_import(imp: Mapping[str, Any], *, max_rejects: int = MAX_REJECTS) -> dict[str, Any]:
@@ -204,16 +147,20 @@ def summarize_import(imp: Mapping[str, Any], *, max_rejects: int = MAX_REJECTS) 
     }
 
 
-def _median_columns(profiles: pd.DataFrame) -> list[dict[str, str]]:
+def _median_columns(
+    profiles: pd.DataFrame, column_names: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
     present = [c[len("median_") :] for c in profiles.columns if str(c).startswith("median_")]
     ordered = [f for f in FEATURE_COLUMNS if f in present] + [
         f for f in present if f not in FEATURE_COLUMNS
     ]
     out = []
     for feature in ordered:
-        label, kind = FEATURE_DISPLAY.get(
-            feature, (feature.replace("_", " ").capitalize(), "number")
-        )
+        if feature in FEATURE_DISPLAY:
+            label, kind = FEATURE_DISPLAY[feature]
+        else:  # topic shares are shares of spend; anything else is a plain number
+            label = feature_label(feature, column_names)
+            kind = "rate" if feature.startswith("topic_") else "number"
         out.append({"feature": feature, "label": label, "kind": kind})
     return out
 
@@ -234,7 +181,51 @@ def _segment_names(result: SegmentationResult) -> dict[int, str]:
     return names
 
 
-def _segments(result: SegmentationResult, medians: list[dict[str, str]]) -> list[dict[str, Any]]:
+def _probability_stats(values: np.ndarray) -> dict[str, Any]:
+    q = np.quantile(values, [0.0, 0.25, 0.5, 0.75, 1.0])
+    uncertain = int((values < UNCERTAIN_BELOW).sum())
+    return {
+        "customers": int(values.size),
+        "min": round(float(q[0]), 4),
+        "q1": round(float(q[1]), 4),
+        "median": round(float(q[2]), 4),
+        "q3": round(float(q[3]), 4),
+        "max": round(float(q[4]), 4),
+        "uncertain": uncertain,
+        "uncertain_share": round(uncertain / values.size, 4),
+    }
+
+
+def _probabilities(result: SegmentationResult) -> tuple[dict[int, dict[str, Any]], Any]:
+    """Membership probabilities per segment and overall (``gmm``), from the assignments."""
+    a = result.assignments
+    if not {"probability", "segment_id"} <= set(a.columns):
+        return {}, None
+    p = pd.to_numeric(a["probability"], errors="coerce").to_numpy(dtype=np.float64)
+    sid = pd.to_numeric(a["segment_id"], errors="coerce").to_numpy(dtype=np.float64)
+    known = np.isfinite(p) & np.isfinite(sid) & (sid >= 0)
+    if not known.any():
+        return {}, None
+    per = {int(s): _probability_stats(p[known & (sid == s)]) for s in np.unique(sid[known])}
+    overall = dict(_probability_stats(p[known]), threshold=UNCERTAIN_BELOW)
+    return per, overall
+
+
+def _stability(row: Mapping[Any, Any]) -> tuple[float | None, bool, str]:
+    value = _float_or_none(row.get("stability"))
+    flag = plain(row.get("unstable"))
+    if isinstance(flag, bool | int):
+        unstable = bool(flag)
+    else:
+        unstable = value is not None and value < LOW_STABILITY
+    return value, unstable, stability_label(float("nan") if value is None else value)
+
+
+def _segments(
+    result: SegmentationResult,
+    medians: list[dict[str, str]],
+    probabilities: Mapping[int, dict[str, Any]],
+) -> list[dict[str, Any]]:
     names = _segment_names(result)
     out = []
     for row in result.profiles.to_dict(orient="records"):
@@ -242,6 +233,7 @@ def _segments(result: SegmentationResult, medians: list[dict[str, str]]) -> list
         name = plain(row.get("name"))
         if not name:
             name = names.get(sid, f"Segment {sid}") if sid is not None else "Unknown"
+        stability, unstable, label = _stability(row)
         out.append(
             {
                 "segment_id": sid,
@@ -253,6 +245,47 @@ def _segments(result: SegmentationResult, medians: list[dict[str, str]]) -> list
                 "medians": {
                     m["feature"]: _float_or_none(row.get("median_" + m["feature"])) for m in medians
                 },
+                "stability": stability,
+                "stability_label": label,
+                "unstable": unstable,
+                "probability": probabilities.get(sid) if sid is not None else None,
+            }
+        )
+    return out
+
+
+def _without_segment(result: SegmentationResult, method: str | None) -> list[dict[str, Any]]:
+    """Customers in no segment: returns only (-1) and unassigned by the method (-2)."""
+    a = result.assignments
+    ids = a["segment_id"] if "segment_id" in a.columns else pd.Series([], dtype="int64")
+    total = max(len(a), 1)
+    who = METHOD_LABELS.get(method or "", method or "the method")
+    rows = [
+        (
+            -1,
+            "returns_only",
+            "Returns only",
+            "Only returned goods (no net purchase), so they were not clustered.",
+        ),
+        (
+            -2,
+            "unassigned",
+            "Unassigned by the method",
+            f"{who} put them in no segment: they fit none of the dense groups it found "
+            "(noise). They are counted here, not dropped.",
+        ),
+    ]
+    out = []
+    for sid, kind, label, explanation in rows:
+        n = int((ids == sid).sum())
+        out.append(
+            {
+                "segment_id": sid,
+                "kind": kind,
+                "label": label,
+                "customers": n,
+                "share_customers": n / total if len(a) else None,
+                "explanation": explanation,
             }
         )
     return out
@@ -291,13 +324,17 @@ def _rfm(result: SegmentationResult) -> list[dict[str, Any]]:
 
 
 def _k_selection(ks: KSelection) -> dict[str, Any]:
-    data: dict[str, Any] = plain(ks.to_dict())
+    # the raw criteria (with the sample's segment centres) are summarised in k_criteria
+    data: dict[str, Any] = plain({k: v for k, v in ks.to_dict().items() if k != "criteria"})
     return data
 
 
-def _run(run: Mapping[str, Any]) -> dict[str, Any]:
+def _run(run: Mapping[str, Any], method: str | None) -> dict[str, Any]:
     keys = ("run_id", "created_at", "as_of", "n_customers", "method", "currency")
     out: dict[str, Any] = {k: plain(run.get(k)) for k in keys}
+    if not out["method"]:
+        out["method"] = plain(method)
+    out["method_label"] = METHOD_LABELS.get(str(out["method"]), out["method"])
     timings = run.get("timings") or {}
     out["timings"] = {str(k): _float_or_none(v) for k, v in dict(timings).items()}
     out["total_seconds"] = round(sum(v for v in out["timings"].values() if v is not None), 3)
@@ -322,7 +359,10 @@ def summarize_run(
         One import summary per file that fed the run (row accounting, rejects, ...).
     run : dict
         The run's record: ``run_id, created_at, as_of, n_customers, method, currency,
-        timings``.
+        timings``; optionally ``details`` (the run's explanations: ``features``,
+        ``rules``, ``rules_text``, ``fidelity``, ``classifier``; see
+        :func:`clustomer.report.explain.summarize_details`) and ``migration`` (a
+        ``RunComparison.to_dict()`` against an earlier run).
     title : str, optional
         Report title; defaults to ``"Customer segments"``.
     generated_at : str, optional
@@ -332,8 +372,17 @@ def summarize_run(
     -------
     dict
         Keys ``version, title, generated_at, run, imports, accounting_ok, k_selection,
-        median_columns, segments, unassigned_customers, rfm, projection,
-        explained_variance``. No customer keys anywhere.
+        k_mode, k_criteria, feature_columns, median_columns, segments,
+        stability_known, unstable_segments, low_stability, unassigned_customers and
+        returns_only_customers (both: returns only, -1), unassigned_by_method (-2),
+        without_segment, probabilities, rfm, projection,
+        explained_variance, explain, migration``. No customer keys anywhere.
+
+        ``k_mode`` is ``"criteria"`` (every criterion per k, in ``k_criteria``),
+        ``"density"`` (the method found k itself) or ``"curves"`` (inertia and
+        silhouette only). Each segment carries ``stability`` (None when unknown),
+        ``stability_label``, ``unstable`` and ``probability`` (``gmm`` only: quartiles,
+        ``uncertain`` members below :data:`UNCERTAIN_BELOW`).
 
     Examples
     --------
@@ -343,16 +392,31 @@ def summarize_run(
     ['Loyal', 'Lapsed']
     >>> s["projection"][0]
     {'x': 1.0, 'y': 0.5, 'segment': 'Loyal'}
+    >>> s["run"]["method"], s["k_mode"], s["migration"]
+    ('kmeans', 'curves', None)
     """
-    run_data = _run(run)
-    medians = _median_columns(result.profiles)
+    run_data = _run(run, result.method)
+    method = run_data["method"]
+    details = run.get("details") if isinstance(run.get("details"), Mapping) else None
+    column_names = {}
+    if details and isinstance(details.get("features"), Mapping):
+        column_names = dict(details["features"].get("column_names") or {})
+    medians = _median_columns(result.profiles, column_names)
     imports_data = [summarize_import(imp) for imp in imports]
-    unassigned = 0
-    if "segment_id" in result.assignments.columns:
-        unassigned = int((result.assignments["segment_id"] == -1).sum())
+    without = _without_segment(result, method)
     n_customers = run_data.get("n_customers")
     if n_customers is None:
         run_data["n_customers"] = int(len(result.assignments))
+    per_segment, probabilities = _probabilities(result)
+    segments = _segments(result, medians, per_segment)
+    k_criteria = summarize_criteria(result.k_selection)
+    if k_criteria is not None:
+        k_mode = "criteria"
+    elif method in DENSITY_METHODS:
+        k_mode = "density"
+    else:
+        k_mode = "curves"
+    n_clustered = int(len(result.assignments)) - without[0]["customers"]
     return {
         "version": SUMMARY_VERSION,
         "title": title or "Customer segments",
@@ -361,13 +425,24 @@ def summarize_run(
         "imports": imports_data,
         "accounting_ok": all(i["reconciled"] is True for i in imports_data),
         "k_selection": _k_selection(result.k_selection),
+        "k_mode": k_mode,
+        "k_criteria": k_criteria,
         "feature_columns": [str(f) for f in result.feature_columns],
         "median_columns": medians,
-        "segments": _segments(result, medians),
-        "unassigned_customers": unassigned,
+        "segments": segments,
+        "stability_known": any(s["stability"] is not None for s in segments),
+        "unstable_segments": [s["name"] for s in segments if s["unstable"]],
+        "low_stability": LOW_STABILITY,
+        "unassigned_customers": without[0]["customers"],
+        "returns_only_customers": without[0]["customers"],
+        "unassigned_by_method": without[1]["customers"],
+        "without_segment": without,
+        "probabilities": probabilities,
         "rfm": _rfm(result),
         "projection": _projection(result),
         "explained_variance": [_float_or_none(v) for v in result.explained_variance],
+        "explain": summarize_details(details, n_clustered=n_clustered),
+        "migration": summarize_migration(run.get("migration")),
     }
 
 

@@ -54,6 +54,9 @@ class KSelection:
     #: stability (mean Jaccard, Hennig 2007) of each segment of the chosen k, in the
     #: order of the sample fit's segments (None when not computed)
     segment_stability: list[float | None] | None = None
+    #: centres of the sample fit at the chosen k (scaled space), to match the stabilities
+    #: to the final segments; not stored
+    sample_centers: Any = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_criteria(cls, crit: Any) -> KSelection:
@@ -72,6 +75,7 @@ class KSelection:
             forced=bool(crit.forced),
             criteria=data,
             segment_stability=stab,
+            sample_centers=crit.centers.get(crit.chosen_k),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,5 +130,8 @@ class SegmentationResult:
     method: str = "kmeans"
     #: membership probabilities per segment (``gmm`` only): ``p_0..p_{k-1}, customer_key``
     probabilities: pd.DataFrame | None = None
-    #: the fitted :class:`~clustomer.segment.segmenter.CustomerSegmenter`
+    #: the fitted :class:`~clustomer.segment.segmenter.CustomerSegmenter` (None for the
+    #: RFM rules used when there are too few customers)
     model: Any = None
+    #: ``{"label": "high" | "medium" | "low" | "rules only", "reason": sentence}``
+    confidence: dict[str, str] = field(default_factory=dict)

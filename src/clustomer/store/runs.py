@@ -141,3 +141,34 @@ def load_model(store: Store, run_id: int) -> tuple[bytes, list[str]]:
             "run clustomer segment again"
         )
     return bytes(row[0][0]), list(json.loads(row[0][1]))
+
+
+def save_assigned(
+    store: Store, run_id: int, frame: pd.DataFrame, *, as_of: datetime, source: str
+) -> int:
+    """Record customers put into a run's segments by ``clustomer assign``; return the count."""
+    data = frame[["customer_key", "segment_id", "segment_name", "probability"]]
+    store.con.register("clustomer_assigned", data)
+    try:
+        store.execute(
+            "INSERT INTO assigned SELECT ?, customer_key, segment_id, segment_name, "
+            "CASE WHEN isnan(probability) THEN NULL ELSE probability END, ?, ?, ? "
+            "FROM clustomer_assigned",
+            [run_id, as_of, source, datetime.now(UTC)],
+        )
+    finally:
+        store.con.unregister("clustomer_assigned")
+    return len(data)
+
+
+def previous_run(store: Store, method: str, feature_columns: list[str]) -> int | None:
+    """The latest run with this method and these feature columns that has a model."""
+    rows = store.rows(
+        "SELECT r.run_id, m.feature_columns FROM runs r JOIN run_models m USING (run_id) "
+        "WHERE r.method = ? ORDER BY r.run_id DESC",
+        [method],
+    )
+    for run_id, cols in rows:
+        if json.loads(cols) == list(feature_columns):
+            return int(run_id)
+    return None
