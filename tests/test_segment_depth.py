@@ -228,3 +228,33 @@ def test_assign_refuses_missing_features() -> None:
             {"segmenter": None, "feature_columns": ["x"], "segment_names": {}},
             pd.DataFrame({"customer_key": ["a"], "frequency": [1]}),
         )
+
+
+@pytest.mark.slow
+def test_assign_reproduces_a_product_topics_run(sample_ws: clustomer.Workspace) -> None:
+    run = sample_ws.segment(k=3, features="rfm,products")
+    assert any(c.startswith("topic_") for c in run.result.feature_columns)
+    out = sample_ws.assign(run_id=run.run_id, as_of=run.as_of, record=False)
+    merged = out.assigned.merge(run.result.assignments, on="customer_key", suffixes=("", "_run"))
+    assert (merged["segment_id"] == merged["segment_id_run"]).mean() >= 0.95
+
+
+def test_demographics_group_uses_numeric_customer_attributes() -> None:
+    from clustomer.features.sets import build_feature_set
+    from clustomer.store import Store
+
+    store = Store()
+    f = _customers(40)
+    rng = np.random.default_rng(1)
+    rows = [
+        (key, json.dumps({"age": int(a), "city": "Leeds"}))
+        for key, a in zip(f["customer_key"], rng.integers(18, 80, len(f)), strict=True)
+    ]
+    store.con.executemany(
+        "INSERT INTO customers (customer_key, attributes) VALUES (?, ?)", rows[:-1]
+    )  # the last customer has no attributes: gets the median
+    fs = build_feature_set(store, f, ["rfm", "demographics"])
+    assert "attr_age" in fs.columns and "attr_city" not in fs.table.columns
+    assert fs.table["attr_age"].notna().all()
+    with pytest.raises(ClustomerError, match="numeric customer attributes"):
+        build_feature_set(Store(), f, ["demographics"])

@@ -330,6 +330,7 @@ class Workspace:
             "method": result.method,
             "feature_columns": list(fset.columns),
             "feature_groups": groups,
+            "product_weights": fset.product_weights,
             "id_map": id_map,
             "aligned_with": earlier,
             "segment_names": dict(
@@ -407,15 +408,16 @@ class Workspace:
                 "assign new customers with; segment again once there are more customers"
             )
         groups = list(model.get("feature_groups") or ["rfm", "behaviour"])
-        if "products" in groups:
-            raise ClustomerError(
-                f"run {rid} clusters on product topics, which assign cannot rebuild yet; "
-                "segment again (clustomer segment) to place new customers"
-            )
         cutoff = as_of or default_as_of(self.store)
         feats = customer_features(self.store, cutoff)
         fset = build_feature_set(
-            self.store, feats, groups, as_of=cutoff, method=model["method"], prune=False
+            self.store,
+            feats,
+            groups,
+            as_of=cutoff,
+            method=model["method"],
+            prune=False,
+            product_weights=model.get("product_weights"),  # the run's topics, not new ones
         )
         assigned = assign_customers(model, fset.table)
         counts = compare_with_run(assigned, load_assignments(self.store, rid))

@@ -41,7 +41,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 from clustomer.errors import ClustomerError
 
-__all__ = ["LINE_COLUMNS", "ProductTopics", "product_lines", "product_topics"]
+__all__ = ["LINE_COLUMNS", "ProductTopics", "product_lines", "product_topics", "topic_shares"]
 
 #: The columns :func:`product_topics` reads.
 LINE_COLUMNS = ("customer_key", "product_id", "product_name", "revenue")
@@ -282,6 +282,50 @@ def product_topics(
         column_names=column_names,
         unassigned_share=unassigned_share,
     )
+
+
+def topic_shares(lines: pd.DataFrame, product_weights: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's share of spend per topic, with topics learned earlier.
+
+    ``product_weights`` is :attr:`ProductTopics.product_topics` of an earlier run
+    (``product_id`` and the ``topic_<i>`` weights of each product, summing to 1). A product
+    it does not know (new since then) is spread evenly over the topics, like a product
+    without a name. Used to place new customers into a stored run's segments.
+
+    Examples
+    --------
+    >>> weights = pd.DataFrame({"product_id": ["p1", "p2"], "topic_0": [1.0, 0.0],
+    ...                         "topic_1": [0.0, 1.0]})
+    >>> lines = pd.DataFrame({"customer_key": ["a", "a", "b"],
+    ...                       "product_id": ["p1", "p2", "new"],
+    ...                       "product_name": [None, None, None],
+    ...                       "revenue": [3.0, 1.0, 5.0]})
+    >>> topic_shares(lines, weights).to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'customer_key': 'a', 'topic_0': 0.75, 'topic_1': 0.25},
+     {'customer_key': 'b', 'topic_0': 0.5, 'topic_1': 0.5}]
+    """
+    columns = [c for c in product_weights.columns if c.startswith("topic_")]
+    if not columns:
+        raise ClustomerError("the stored product topics have no topic columns")
+    k = len(columns)
+    known = pd.Index(product_weights["product_id"])
+    table = np.vstack([product_weights[columns].to_numpy(dtype=float), np.full((1, k), 1 / k)])
+    lines = lines.loc[lines["customer_key"].notna()]
+    keys = lines["customer_key"].astype(str)
+    cust_codes, cust_keys = pd.factorize(keys, sort=True)
+    prod_pos = known.get_indexer(lines["product_id"])
+    prod_pos = np.where(prod_pos < 0, len(known), prod_pos)
+    revenue = pd.to_numeric(lines["revenue"], errors="coerce").to_numpy(dtype=float)
+    mask = revenue > 0
+    spend = sparse.csr_matrix(
+        (revenue[mask], (cust_codes[mask], prod_pos[mask])), shape=(len(cust_keys), len(table))
+    )
+    topic_spend = np.asarray(spend @ table)
+    total = topic_spend.sum(axis=1, keepdims=True)
+    shares = np.divide(topic_spend, total, out=np.zeros_like(topic_spend), where=total > 0)
+    out = pd.DataFrame(shares, columns=columns)
+    out.insert(0, "customer_key", np.asarray(cust_keys, dtype=object))
+    return out
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -59,6 +59,8 @@ class FeatureSet:
     messages: list[str] = field(default_factory=list)
     topics: dict[str, Any] | None = None
     column_names: dict[str, str] = field(default_factory=dict)
+    #: each product's topic weights (``product_id, topic_<i>``), kept with the run's model
+    product_weights: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,6 +103,7 @@ def build_feature_set(
     method: str = "kmeans",
     random_state: int = 0,
     prune: bool = True,
+    product_weights: pd.DataFrame | None = None,
 ) -> FeatureSet:
     """Add the columns of the chosen groups to ``features`` and pick the ones to cluster on.
 
@@ -117,6 +120,9 @@ def build_feature_set(
     method : str
         The clustering method; ``demographics`` without numeric attributes is only
         possible with ``kprototypes`` (which uses the country).
+    product_weights : DataFrame, optional
+        Product topics learned by an earlier run (its ``FeatureSet.product_weights``):
+        the customers' topic shares are computed with them instead of new topics.
 
     Raises
     ------
@@ -137,10 +143,12 @@ def build_feature_set(
     columns: list[str] = []
     topics: dict[str, Any] | None = None
     names: dict[str, str] = {}
+    weights = product_weights
     for group in groups:
         if group == "products":
-            added, topics, names = _product_columns(store, table, as_of, random_state)
-            table = added
+            table, topics, names, weights = _product_columns(
+                store, table, as_of, random_state, product_weights
+            )
             columns += list(names)
         elif group == "demographics":
             table, numeric = _demographic_columns(store, table)
@@ -157,7 +165,9 @@ def build_feature_set(
         raise ClustomerError(
             "these feature groups give no numeric feature to cluster on; add rfm or behaviour"
         )
-    result = FeatureSet(table, groups, columns, topics=topics, column_names=names)
+    result = FeatureSet(
+        table, groups, columns, topics=topics, column_names=names, product_weights=weights
+    )
     if prune and len(columns) > 1:
         from clustomer.features.prune import prune_correlated
 
@@ -172,17 +182,28 @@ def build_feature_set(
 
 
 def _product_columns(
-    store: Store, table: pd.DataFrame, as_of: datetime | None, random_state: int
-) -> tuple[pd.DataFrame, dict[str, Any], dict[str, str]]:
-    from clustomer.features.products import product_lines, product_topics
+    store: Store,
+    table: pd.DataFrame,
+    as_of: datetime | None,
+    random_state: int,
+    product_weights: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, dict[str, Any] | None, dict[str, str], pd.DataFrame]:
+    from clustomer.features.products import product_lines, product_topics, topic_shares
 
-    topics = product_topics(product_lines(store.con, as_of), random_state=random_state)
-    shares = topics.shares
+    lines = product_lines(store.con, as_of)
+    if product_weights is not None:
+        shares = topic_shares(lines, product_weights)
+        info, weights = None, product_weights
+    else:
+        topics = product_topics(lines, random_state=random_state)
+        shares, info = topics.shares, topics.to_dict()
+        weights = topics.product_topics.drop(columns=["product_name", "dominant_topic"])
     cols = [c for c in shares.columns if c != "customer_key"]
     merged = table.merge(shares, on="customer_key", how="left")
     merged[cols] = merged[cols].fillna(0.0)
-    names = {c: f"{c} ({topics.column_names.get(c, c)})" for c in cols}
-    return merged, topics.to_dict(), names
+    readable = (info or {}).get("column_names") or {}
+    names = {c: f"{c} ({readable.get(c, c)})" if readable else c for c in cols}
+    return merged, info, names, weights
 
 
 def _demographic_columns(store: Store, table: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
