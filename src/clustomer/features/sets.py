@@ -42,6 +42,8 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 DEFAULT_GROUPS: tuple[str, ...] = ("rfm", "behaviour")
 #: Correlation above which a feature is pruned (absolute Spearman).
 PRUNE_THRESHOLD = 0.9
+#: The correlations are measured on a random sample of at most this many customers.
+PRUNE_ROWS = 50_000
 
 
 @dataclass
@@ -172,6 +174,8 @@ def build_feature_set(
         from clustomer.features.prune import prune_correlated
 
         buyers = table[table["frequency"] > 0] if "frequency" in table.columns else table
+        if len(buyers) > PRUNE_ROWS:  # rank correlations settle long before 450,000 rows
+            buyers = buyers.sample(n=PRUNE_ROWS, random_state=random_state)
         pr = prune_correlated(buyers, columns, threshold=PRUNE_THRESHOLD)
         result.columns = list(pr.kept)
         result.pruned = [
