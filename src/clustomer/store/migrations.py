@@ -167,6 +167,33 @@ def _segment_depth(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration(3, "backtests of the customer-value models, and each run's value columns")
+def _customer_value(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        """
+        CREATE SEQUENCE backtest_id_seq START 1;
+        CREATE TABLE backtests (
+            backtest_id  INTEGER PRIMARY KEY,
+            created_at   TIMESTAMPTZ NOT NULL,
+            cutoff       TIMESTAMP NOT NULL,
+            horizon      INTEGER NOT NULL,
+            n_customers  BIGINT NOT NULL,
+            best_model   VARCHAR NOT NULL,
+            results      JSON NOT NULL
+        );
+        CREATE TABLE customer_values (
+            run_id                INTEGER NOT NULL,
+            customer_key          VARCHAR NOT NULL,
+            p_active_90d          DOUBLE NOT NULL,
+            expected_orders_90d   DOUBLE NOT NULL,
+            expected_revenue_90d  DOUBLE NOT NULL,
+            clv_12m               DOUBLE NOT NULL,
+            value_confidence      VARCHAR NOT NULL
+        );
+        """
+    )
+
+
 LATEST_VERSION = len(MIGRATIONS)
 
 
