@@ -81,7 +81,8 @@ def test_segment_json_and_outputs(tmp_path: Path, small_orders: Path) -> None:
     assert set(data["timings"]) >= {"import", "features", "segment", "report"}
     header = (out / "segments.csv").read_text().splitlines()[0]
     assert re.sub('"', "", header).startswith(
-        "customer_key,segment_id,segment_name,rfm_segment,recency_days"
+        "customer_key,segment_id,segment_name,rfm_segment,p_active_90d,expected_orders_90d,"
+        "expected_revenue_90d,clv_12m,value_confidence,recency_days"
     )
     html = (out / "report.html").read_text()
     assert "C0001" not in html  # no customer keys in the report

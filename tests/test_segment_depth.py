@@ -258,3 +258,23 @@ def test_demographics_group_uses_numeric_customer_attributes() -> None:
     assert fs.table["attr_age"].notna().all()
     with pytest.raises(ClustomerError, match="numeric customer attributes"):
         build_feature_set(Store(), f, ["demographics"])
+
+
+@pytest.mark.slow
+def test_segment_adds_value_columns_from_the_backtests_best_model(tmp_path: Path) -> None:
+    ws_path = tmp_path / "shop.duckdb"
+    res = runner.invoke(app, ["demo", "-w", str(ws_path), "--out", str(tmp_path), "--json"])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(tmp_path / "segments.csv")
+    value_cols = ["p_active_90d", "expected_orders_90d", "expected_revenue_90d", "clv_12m"]
+    assert np.isfinite(table[value_cols].to_numpy()).all()  # nobody gets NaN or inf
+    assert (table[value_cols] >= 0).all().all() and (table["p_active_90d"] <= 1).all()
+    assert set(table["value_confidence"]) <= {"low", "medium", "high"}
+    data = json.loads(res.stdout)
+    assert data["value"]["model"] in {"naive", "gbm", "ensemble", "bgnbd", "paretonbd"}
+    assert all(s["clv_12m_total"] is not None for s in data["segments"])
+    bt = runner.invoke(app, ["backtest", "-w", str(ws_path), "--json"])
+    assert bt.exit_code == 0, bt.output
+    out = json.loads(bt.stdout)
+    assert out["cutoff"] == "2011-09-09" and out["n_customers"] == 3370
+    assert out["models"]["naive"]["top_decile_capture"] == pytest.approx(0.523, abs=0.01)

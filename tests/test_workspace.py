@@ -29,11 +29,16 @@ def test_segment_stores_a_reproducible_run(ws: Workspace, small_orders: Path) ->
 def test_segments_table_has_the_promised_columns(ws: Workspace, small_orders: Path) -> None:
     ws.import_file(small_orders)
     table = ws.segment(k=4).table()
-    assert list(table.columns[:5]) == [
+    assert list(table.columns[:10]) == [
         "customer_key",
         "segment_id",
         "segment_name",
         "rfm_segment",
+        "p_active_90d",
+        "expected_orders_90d",
+        "expected_revenue_90d",
+        "clv_12m",
+        "value_confidence",
         "recency_days",
     ]
     assert table["customer_key"].is_unique and table["segment_id"].nunique() == 4

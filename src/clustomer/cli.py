@@ -26,6 +26,7 @@ from clustomer.cli_render import (
     OUT,
     RichStages,
     print_assign,
+    print_backtest,
     print_comparison,
 )
 from clustomer.cli_render import print_import as _print_import
@@ -411,6 +412,28 @@ def rules(
     if not text:
         _fail(ClustomerError(f"run {data['run_id']} has no rules (one segment, or an old run)"))
     typer.echo(text)
+
+
+@app.command()
+def backtest(
+    workspace: WorkspaceOpt = DEFAULT_WS,
+    horizon: Annotated[
+        int, typer.Option("--horizon", min=7, max=730, help="Holdout length in days.")
+    ] = 91,
+    json_: JsonOpt = False,
+) -> None:
+    """Backtest the customer-value models on your own history and pick the best one."""
+    from clustomer.workspace import Workspace
+
+    def work() -> Any:
+        with Workspace(workspace, create=False) as ws:
+            return ws.backtest(horizon)
+
+    data = _call(work).to_dict()
+    if json_:
+        typer.echo(json.dumps(data, default=str))
+        return
+    print_backtest(data)
 
 
 @app.command()

@@ -179,3 +179,39 @@ def print_comparison(data: dict[str, Any]) -> None:
         t.add_row(escape(str(row)), *(f"{v:,}" for v in values))
     out.print(t)
     out.print(escape(data["summary"]))
+
+
+def print_backtest(data: dict[str, Any]) -> None:
+    """The backtest table (``BacktestResult.to_dict``), the best model and the notes."""
+    t = Table(
+        title=f"Backtest: {data['n_customers']:,} customers, cutoff {str(data['cutoff'])[:10]}, "
+        f"{data['horizon']} days held out ({100 * data['share_active']:.0f}% bought in them)",
+        title_justify="left",
+    )
+    cols = [
+        ("orders MAE", "orders_mae"),
+        ("revenue Spearman", "revenue_spearman"),
+        ("top-decile capture", "top_decile_capture"),
+        ("AUC(active)", "auc_active"),
+        ("fit s", "fit_seconds"),
+    ]
+    t.add_column("model")
+    for label, _ in cols:
+        t.add_column(label, justify="right")
+    for model, row in data["models"].items():
+        name = str(model) + (" (degenerate)" if row.get("degenerate") else "")
+        if model == data["best_model"]:
+            name = f"[bold]{name} ✓[/]"
+        cells = []
+        for _, key in cols:
+            v = row.get(key)
+            cells.append("–" if v is None else f"{v:.3f}" if key != "fit_seconds" else f"{v:.2f}")
+        t.add_row(name, *cells)
+    oracle = data.get("oracle_top_decile_capture")
+    t.caption = escape(
+        f"best: {data['best_model']} ({data.get('best_rule', '')})"
+        + (f"; oracle top-decile capture {oracle:.3f}" if oracle is not None else "")
+    )
+    out.print(t)
+    for note in data.get("notes", []):
+        out.print(escape(f"  · {note}"))

@@ -40,6 +40,7 @@ from clustomer.store.runs import (
     save_assigned,
     save_run,
 )
+from clustomer.store.values import latest_backtest, save_backtest, save_values
 
 if TYPE_CHECKING:
     from clustomer.features.sets import FeatureSet
@@ -83,9 +84,11 @@ class SegmentRun:
         This is what ``segments.csv`` holds.
         """
         from clustomer.segment.result import FEATURE_COLUMNS
+        from clustomer.store.values import VALUE_COLUMNS
 
         extra = [c for c in self.result.feature_columns if c not in FEATURE_COLUMNS]
-        cols = ["customer_key", *FEATURE_COLUMNS, *extra, "country"]
+        value = [c for c in VALUE_COLUMNS if c in self.features.columns]
+        cols = ["customer_key", *value, *FEATURE_COLUMNS, *extra, "country"]
         cols = [c for c in cols if c in self.features.columns]
         assigned = self.result.assignments.reset_index(drop=True)
         feats = self.features[cols].reset_index(drop=True)
@@ -116,6 +119,7 @@ class SegmentRun:
             "k_reason": self.result.k_selection.reason,
             "method": self.result.method,
             "fidelity": self.details.get("fidelity"),
+            "value": self.details.get("value"),
             "confidence": self.result.confidence,
             "cv_accuracy": (self.details.get("classifier") or {}).get("cv_accuracy"),
             "features": self.feature_set.to_dict() if self.feature_set else None,
@@ -128,6 +132,7 @@ class SegmentRun:
                     "share_customers": round(float(r["share_customers"]), 4),
                     "share_revenue": round(float(r["share_revenue"]), 4),
                     "stability": _maybe(r.get("stability")),
+                    "clv_12m_total": _maybe(r.get("clv_12m_total")),
                     "unstable": bool(r.get("unstable", False)),
                 }
                 for r in prof.to_dict("records")
@@ -159,6 +164,23 @@ class AssignOutcome:
             "segments": {str(k): int(v) for k, v in sizes.items()},
             "import": self.imported.to_dict() if self.imported else None,
         }
+
+
+def _with_value_totals(result: SegmentationResult, values: pd.DataFrame) -> SegmentationResult:
+    """Per-segment totals of expected 90-day revenue and 12-month CLV, on the profiles."""
+    from dataclasses import replace
+
+    joined = result.assignments[["customer_key", "segment_id"]].merge(
+        values, on="customer_key", how="left"
+    )
+    totals = joined.groupby("segment_id")[["expected_revenue_90d", "clv_12m"]].sum()
+    profiles = result.profiles.merge(
+        totals.rename(columns=lambda c: f"{c}_total"),
+        left_on="segment_id",
+        right_index=True,
+        how="left",
+    )
+    return replace(result, profiles=profiles)
 
 
 class Workspace:
@@ -318,7 +340,12 @@ class Workspace:
                 currency=held[0] if held else None,
                 random_state=random_state,
             )
+        with timings.stage("value"):
+            values, value_info = self._values(cutoff, random_state)
+        if values is not None:
+            result = _with_value_totals(result, values)
         details = {
+            "value": value_info,
             "features": fset.to_dict(),
             "aligned_with_run": earlier,
             "confidence": result.confidence,
@@ -364,7 +391,60 @@ class Workspace:
                 model=pickle.dumps(model),
                 feature_columns=list(fset.columns),
             )
-        return SegmentRun(run_id, cutoff, result, fset.table, dict(timings.seconds), fset, details)
+            if values is not None:
+                save_values(self.store, run_id, values)
+        table = fset.table
+        if values is not None:  # no clean purchase (returns only): no value, said plainly
+            table = table.merge(values, on="customer_key", how="left")
+            numbers = ["p_active_90d", "expected_orders_90d", "expected_revenue_90d", "clv_12m"]
+            table[numbers] = table[numbers].fillna(0.0)
+            table["value_confidence"] = table["value_confidence"].fillna("low")
+        return SegmentRun(run_id, cutoff, result, table, dict(timings.seconds), fset, details)
+
+    def backtest(self, horizon: int = 91) -> Any:
+        """Backtest the customer-value models on this shop's history; store and return it.
+
+        Returns a :class:`clustomer.clv.backtest.BacktestResult` (see that module for the
+        protocol, the models and the rule that picks the best).
+        """
+        from clustomer.clv.backtest import backtest
+
+        result = backtest(self.store.con, horizon=horizon)
+        save_backtest(self.store, result.to_dict())
+        return result
+
+    def _values(
+        self, as_of: datetime, random_state: int
+    ) -> tuple[pd.DataFrame | None, dict[str, Any]]:
+        """Value columns with the model the latest backtest chose (backtesting first if
+        there is none yet); a shop too young to backtest gets the naive model, said so."""
+        from clustomer.clv.transactions import customer_days
+        from clustomer.clv.values import customer_values
+
+        info: dict[str, Any] = {}
+        bt = latest_backtest(self.store)
+        if bt is None:
+            try:
+                self.backtest()
+            except ClustomerError as exc:
+                info["note"] = f"no backtest ({exc}); the naive rate model is used"
+            bt = latest_backtest(self.store)
+        model = str(bt["best_model"]) if bt else "naive"
+        degenerate = bool(bt and model in (bt.get("degenerate") or {}))
+        info.update(model=model, backtest_id=bt.get("backtest_id") if bt else None)
+        days = customer_days(self.store.con)
+        if days.empty:
+            info["note"] = "no clean purchase lines: no customer value"
+            return None, info
+        try:
+            values = customer_values(
+                days, as_of, model=model, random_state=random_state, degenerate=degenerate
+            )
+        except ClustomerError as exc:
+            info["note"] = f"no customer value: {exc}"
+            return None, info
+        info["clv_12m_total"] = round(float(values["clv_12m"].sum()), 2)
+        return values, info
 
     def assign(
         self,
