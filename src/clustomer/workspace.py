@@ -50,6 +50,8 @@ if TYPE_CHECKING:
 # used, so that ``clustomer.pipeline`` can import it while DuckDB reads a file.
 
 DEFAULT_WORKSPACE = "clustomer.duckdb"
+#: The backtest runs on at most this many customers (a random sample of them).
+BACKTEST_CUSTOMERS = 20_000
 
 
 def _maybe(value: Any) -> float | None:
@@ -408,8 +410,15 @@ class Workspace:
         protocol, the models and the rule that picks the best).
         """
         from clustomer.clv.backtest import backtest
+        from clustomer.clv.transactions import customer_days
 
-        result = backtest(self.store.con, horizon=horizon)
+        days = customer_days(self.store.con)
+        keys = days["customer_key"].unique()
+        if len(keys) > BACKTEST_CUSTOMERS:  # the model choice needs no more; it costs minutes
+            rng = np.random.default_rng(0)
+            keep = rng.choice(keys, size=BACKTEST_CUSTOMERS, replace=False)
+            days = days[days["customer_key"].isin(keep)]
+        result = backtest(days, horizon=horizon)
         save_backtest(self.store, result.to_dict())
         return result
 

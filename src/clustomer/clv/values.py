@@ -9,7 +9,8 @@ discounted at 1% a month. The model is one of the backtest's
 same model, the same features, one split later than in the backtest.
 
 How ``clv_12m`` is made per model: BG/NBD and Pareto/NBD sum the expected revenue of each
-month (Gamma-Gamma spend × expected purchases in that month) with the monthly discount;
+quarter (Gamma-Gamma spend × expected purchases in that quarter), spread evenly over its
+three months and discounted month by month;
 the naive, gradient-boosting and ensemble models carry their 90-day revenue pace over the
 12 months, discounted the same way (they know no dropout beyond their horizon).
 
@@ -68,9 +69,11 @@ def _btyd(name: str, days: pd.DataFrame, cut: pd.Timestamp, random_state: int) -
     orders = upto(HORIZON_DAYS)
     clv = np.zeros(len(rfm))
     previous = np.zeros(len(rfm))
-    for m in range(1, 13):  # each month's expected purchases × spend, discounted
-        now = upto(m * _MONTH_DAYS)
-        clv += (now - previous) * spend / (1 + MONTHLY_DISCOUNT) ** m
+    for q in range(1, 5):  # each quarter's expected purchases × spend, spread over its
+        now = upto(3 * q * _MONTH_DAYS)  # three months and discounted month by month
+        per_month = (now - previous) * spend / 3
+        for m in range(3 * q - 2, 3 * q + 1):
+            clv += per_month / (1 + MONTHLY_DISCOUNT) ** m
         previous = now
     out = pd.DataFrame({"orders": orders, "revenue": orders * spend}, index=rfm.index)
     out["activity"] = -np.expm1(-out["orders"])
