@@ -982,3 +982,162 @@ _V1_KEYS = {
     "projection",
     "explained_variance",
 }
+
+
+# --- customer value ------------------------------------------------------------------
+
+
+def make_backtest() -> dict[str, Any]:
+    metrics = {
+        "orders_mae": 0.8,
+        "orders_rmse": 1.2,
+        "orders_spearman": 0.5,
+        "revenue_mae": 40.0,
+        "revenue_spearman": 0.55,
+        "top_decile_capture": 0.4,
+        "auc_active": 0.75,
+        "auc_alive": None,
+        "orders_total_ratio": 0.95,
+        "fit_seconds": 0.01,
+        "degenerate": False,
+    }
+    return {
+        "backtest_id": 7,
+        "cutoff": "2011-09-09",
+        "horizon": 91,
+        "n_customers": 4,
+        "share_active": 0.5,
+        "oracle_top_decile_capture": 0.62,
+        "best_model": "naive",
+        "best_rule": "lowest mean rank over the metrics",
+        "models": {
+            "naive": {"label": "naive rate", **metrics},
+            "bgnbd": {"label": "BG/NBD + Gamma-Gamma", **metrics, "degenerate": True},
+        },
+        "degenerate": {"bgnbd": "r at its bound " + EVIL},
+        "notes": ["the BG/NBD fit is degenerate " + EVIL],
+        "tracking": {
+            "weeks": ["2011-08-26", "2011-09-02", "2011-09-10", "2011-09-17"],
+            "actual": [3, 4, 5, 2],
+            "actual_cohort": [3, 4, 4, 1],
+            "holdout_start": "2011-09-10",
+            "holdout_weeks": 2,
+            "predicted": {"naive": [2.0, 2.0], "bgnbd": [1.5, 1.5]},
+        },
+    }
+
+
+def make_value_run() -> dict[str, Any]:
+    values = pd.DataFrame(
+        {
+            "customer_key": KEYS,
+            "p_active_90d": [0.95, 0.82, 0.05, 0.0, 1.0],
+            "expected_revenue_90d": [100.0, 50.0, 5.0, 0.0, 20.0],
+            "clv_12m": [400.0, 200.0, 20.0, 0.0, 80.0],
+            "value_confidence": ["high", "high", "medium", "low", "low"],
+            "monetary": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    return RUN | {
+        "details": {"value": {"model": "naive", "backtest_id": 7, "clv_12m_total": 700.0}},
+        "backtest": make_backtest(),
+        "values": values,
+    }
+
+
+def make_value_result() -> SegmentationResult:
+    from dataclasses import replace
+
+    result = make_result()
+    profiles = result.profiles.assign(
+        clv_12m_total=[600.0, 20.0, 0.0], expected_revenue_90d_total=[150.0, 5.0, 0.0]
+    )
+    return replace(result, profiles=profiles)
+
+
+@pytest.fixture(scope="module")
+def valued() -> dict[str, Any]:
+    return summarize_run(make_value_result(), imports=[], run=make_value_run())
+
+
+def test_value_summary(valued: dict[str, Any]) -> None:
+    v = valued["value"]
+    json.dumps(valued)  # plain data only
+    assert not {k for k in _walk(valued) if isinstance(k, str)} & set(KEYS)
+    assert v["model"] == "naive" and v["backtest_id"] == 7 and v["clv_12m_total"] == 700.0
+    assert v["expected_revenue_90d_total"] == 175.0 and v["customers"] == 5
+    assert v["p_active"]["counts"] == [2, 0, 0, 0, 0, 0, 0, 0, 1, 2]
+    assert v["p_active"]["edges"][0] == 0.0 and v["p_active"]["edges"][-1] == 1.0
+    assert [(c["level"], c["customers"]) for c in v["confidence"]] == [
+        ("high", 2),
+        ("medium", 1),
+        ("low", 2),
+    ]
+    assert [(s["name"], s["clv_12m_total"]) for s in v["segments"]] == [
+        ("Loyal big spenders", 600.0),
+        (EVIL, 20.0),
+        ("Lapsed", 0.0),
+    ]
+    bt = v["backtest"]
+    rows = {r["model"]: r for r in bt["rows"]}
+    assert rows["naive"]["best"] and rows["naive"]["used"] and not rows["naive"]["degenerate"]
+    assert rows["bgnbd"]["degenerate"] and not rows["bgnbd"]["best"]
+    assert rows["naive"]["metrics"]["revenue_spearman"] == 0.55
+    assert bt["oracle_top_decile_capture"] == 0.62 and len(bt["notes"]) == 1
+    tr = v["tracking"]
+    assert tr["holdout_weeks"] == 2 and tr["predicted_totals"] == {"naive": 4.0, "bgnbd": 3.0}
+    assert tr["actual_holdout_total"] == 5 and v["backtest_is_newer"] is False
+
+
+def test_value_html(valued: dict[str, Any]) -> None:
+    text = render_report(valued)
+    section = text[text.index('<section id="value">') :]
+    section = section[: section.index("</section>")]
+    assert '<a href="#value">Customer value</a>' in text
+    assert "<h2>Customer value</h2>" in section and "700.00 GBP" in section
+    assert "✓ chosen" in section and "⚠ degenerate fit" in section
+    assert "lowest mean rank over the metrics" in section and "62.0%" in section
+    assert EVIL not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in section
+    for element in ("plot-value-tracking", "plot-value-p-active", "plot-value-clv"):
+        assert f'id="{element}"' in section and f'"{element}":' in text
+    assert '<td class="num">600.00</td>' in section and "<td>medium</td>" in section
+    assert not [k for k in KEYS if k in text]
+
+
+def test_value_absent_in_older_runs(summary: dict[str, Any], html: str) -> None:
+    assert summary["value"] is None
+    assert 'id="value"' not in html and "plot-value" not in html
+    old = {k: v for k, v in summary.items() if k != "value"}
+    assert 'id="value"' not in render_report(old)
+    # a backtest stored before tracking existed: the table, no tracking plot
+    bt = {k: v for k, v in make_backtest().items() if k != "tracking"}
+    s = summarize_run(make_result(), imports=[], run=RUN | {"backtest": bt})
+    assert s["value"]["tracking"] is None and s["value"]["p_active"] is None
+    text = render_report(s)
+    assert "Which model: the backtest" in text and "plot-value" not in text
+
+
+def test_backtest_tracking_is_aggregate() -> None:
+    import numpy as np
+
+    from clustomer.clv.backtest import backtest
+
+    rng = np.random.default_rng(1)
+    days = pd.DataFrame(
+        {
+            "customer_key": [f"c{i % 40}@example.com" for i in range(400)],
+            "day": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 200, 400), "D"),
+            "revenue": rng.gamma(2.0, 20.0, 400),
+        }
+    ).drop_duplicates(["customer_key", "day"])
+    res = backtest(days, horizon=60, models=("naive", "naive_pace"))
+    tr = res.to_dict()["tracking"]
+    assert "@example.com" not in json.dumps(tr)
+    assert tr["holdout_start"] == (res.cutoff + pd.Timedelta(days=1)).date().isoformat()
+    assert tr["weeks"][-tr["holdout_weeks"]] == tr["holdout_start"] and tr["holdout_weeks"] == 9
+    assert sum(tr["actual"]) == len(days) and len(tr["actual"]) == len(tr["weeks"])
+    assert sum(tr["actual_cohort"][-9:]) == res.actual["orders"].sum()
+    for name, weekly in tr["predicted"].items():
+        assert len(weekly) == 9 and weekly[-1] < weekly[0]  # 60 days: a 4-day last week
+        expected = res.table.loc[name, "orders_total_ratio"] * res.actual["orders"].sum()
+        assert sum(weekly) == pytest.approx(expected, abs=0.05)

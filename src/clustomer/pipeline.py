@@ -135,6 +135,7 @@ def run_segment(
             csv_path = write_segments_csv(run, out / "segments.csv")
         with timings.stage("report"):
             from clustomer.report import summarize_run, write_report
+            from clustomer.store.values import latest_backtest
 
             imports = [i.to_dict() for i in ws.imports()]
             summary = summarize_run(
@@ -149,6 +150,8 @@ def run_segment(
                     "migration": _migration(ws, run),
                     "currency": imports[-1]["currency"] if imports else None,
                     "timings": dict(timings.seconds),
+                    "backtest": latest_backtest(ws.store),
+                    "values": run.features,
                 },
             )
             report_path = write_report(summary, out / "report.html")

@@ -121,6 +121,12 @@ class BacktestResult:
         Degenerate BTYD fits and the reason.
     notes : list of str
         What the reader should know: degenerate fits, failures, seasonality.
+    tracking : dict
+        Aggregates for a calibration-vs-holdout plot (see :func:`_tracking`): ``weeks``
+        (ISO start dates, aligned so the holdout starts a week), ``actual`` (purchase days
+        per week, all customers), ``actual_cohort`` (the same, the backtest's customers
+        only), ``holdout_start``, ``holdout_weeks`` and ``predicted`` (per model, each
+        holdout week's share of its expected holdout purchase days). No customer keys.
     """
 
     cutoff: pd.Timestamp
@@ -135,6 +141,7 @@ class BacktestResult:
     fit_seconds: dict[str, float] = field(default_factory=dict)
     degenerate: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    tracking: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``: the table and the findings, never customer keys."""
@@ -154,7 +161,44 @@ class BacktestResult:
             "fit_seconds": {k: _plain(v) for k, v in self.fit_seconds.items()},
             "degenerate": dict(self.degenerate),
             "notes": list(self.notes),
+            "tracking": dict(self.tracking),
         }
+
+
+def _tracking(
+    days: pd.DataFrame,
+    population: pd.Index,
+    cutoff: pd.Timestamp,
+    horizon: int,
+    preds: dict[str, pd.DataFrame],
+) -> dict[str, Any]:
+    """Weekly purchase days, actual and (in the holdout) predicted: aggregates only.
+
+    Weeks start on ``cutoff + 1 + 7 i``, so the holdout begins a week; each model's
+    expected holdout purchase days are spread evenly over the holdout days, so a week
+    gets its share by the holdout days it holds (a partial last week gets less).
+    """
+    start = cutoff + pd.Timedelta(days=1)
+    offset = (days["day"] - start).dt.days.to_numpy()
+    week = np.floor_divide(offset, 7)
+    lo, hi = int(week.min()), int(week.max())
+    n_weeks = hi - lo + 1
+    actual = np.bincount(week - lo, minlength=n_weeks)
+    cohort = days["customer_key"].isin(population).to_numpy()
+    actual_cohort = np.bincount(week[cohort] - lo, minlength=n_weeks)
+    holdout_weeks = -(-horizon // 7)
+    in_week = np.array([min(7, horizon - 7 * i) for i in range(holdout_weeks)], dtype=float)
+    return {
+        "weeks": [(start + pd.Timedelta(days=7 * i)).date().isoformat() for i in range(lo, hi + 1)],
+        "actual": [int(v) for v in actual],
+        "actual_cohort": [int(v) for v in actual_cohort],
+        "holdout_start": start.date().isoformat(),
+        "holdout_weeks": holdout_weeks,
+        "predicted": {
+            name: [round(float(v), 2) for v in p["orders"].sum() * in_week / horizon]
+            for name, p in preds.items()
+        },
+    }
 
 
 def _fit_btyd(
@@ -384,4 +428,5 @@ def backtest(
         fit_seconds=seconds,
         degenerate=degenerate,
         notes=notes,
+        tracking=_tracking(days, population, cutoff, horizon, preds),
     )

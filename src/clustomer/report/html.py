@@ -257,6 +257,7 @@ _V2_DEFAULTS: dict[str, Any] = {
         "note": None,
     },
     "migration": None,
+    "value": None,
 }
 _V2_SEGMENT_DEFAULTS: dict[str, Any] = {
     "stability": None,

@@ -17,6 +17,12 @@ from clustomer.report.plot_base import PALETTE, segment_colors
 from clustomer.report.plot_base import base_layout as _base_layout
 from clustomer.report.plot_base import empty_figure as _empty
 from clustomer.report.plots_depth import criteria_figure, migration_figure, probability_figure
+from clustomer.report.plots_value import (
+    clv_figure,
+    p_active_figure,
+    tracking_figure,
+    value_figures,
+)
 
 __all__ = [
     "FIGURES",
@@ -313,6 +319,9 @@ FIGURES: dict[str, Callable[[dict[str, Any]], go.Figure]] = {
     "plot-segments": segments_figure,
     "plot-probability": probability_figure,
     "plot-migration": migration_figure,
+    "plot-value-tracking": tracking_figure,
+    "plot-value-p-active": p_active_figure,
+    "plot-value-clv": clv_figure,
     "plot-rfm": rfm_figure,
     "plot-map": projection_figure,
 }
@@ -322,6 +331,9 @@ OPTIONAL_FIGURES: dict[str, Callable[[dict[str, Any]], bool]] = {
     "plot-k": lambda summary: summary.get("k_mode") != "density",
     "plot-probability": lambda summary: bool(summary.get("probabilities")),
     "plot-migration": lambda summary: bool(summary.get("migration")),
+    "plot-value-tracking": lambda summary: "plot-value-tracking" in value_figures(summary),
+    "plot-value-p-active": lambda summary: "plot-value-p-active" in value_figures(summary),
+    "plot-value-clv": lambda summary: "plot-value-clv" in value_figures(summary),
 }
 
 

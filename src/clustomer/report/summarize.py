@@ -26,6 +26,7 @@ from clustomer.report.common import float_or_none as _float_or_none
 from clustomer.report.common import int_or_none as _int_or_none
 from clustomer.report.explain import summarize_details, summarize_migration
 from clustomer.report.kchoice import summarize_criteria
+from clustomer.report.value import summarize_value
 from clustomer.segment.criteria import LOW_STABILITY, stability_label
 from clustomer.segment.result import FEATURE_COLUMNS, KSelection, SegmentationResult
 
@@ -362,7 +363,8 @@ def summarize_run(
         timings``; optionally ``details`` (the run's explanations: ``features``,
         ``rules``, ``rules_text``, ``fidelity``, ``classifier``; see
         :func:`clustomer.report.explain.summarize_details`) and ``migration`` (a
-        ``RunComparison.to_dict()`` against an earlier run).
+        ``RunComparison.to_dict()`` against an earlier run); for the value section
+        ``backtest`` (a stored backtest) and ``values`` (per-customer value columns).
     title : str, optional
         Report title; defaults to ``"Customer segments"``.
     generated_at : str, optional
@@ -376,7 +378,8 @@ def summarize_run(
         stability_known, unstable_segments, low_stability, unassigned_customers and
         returns_only_customers (both: returns only, -1), unassigned_by_method (-2),
         without_segment, probabilities, rfm, projection,
-        explained_variance, explain, migration``. No customer keys anywhere.
+        explained_variance, explain, migration, value`` (see
+        :func:`clustomer.report.value.summarize_value`). No customer keys anywhere.
 
         ``k_mode`` is ``"criteria"`` (every criterion per k, in ``k_criteria``),
         ``"density"`` (the method found k itself) or ``"curves"`` (inertia and
@@ -443,6 +446,7 @@ def summarize_run(
         "explained_variance": [_float_or_none(v) for v in result.explained_variance],
         "explain": summarize_details(details, n_clustered=n_clustered),
         "migration": summarize_migration(run.get("migration")),
+        "value": summarize_value(run, result.profiles),
     }
 
 
