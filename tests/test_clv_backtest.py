@@ -154,8 +154,9 @@ def test_naive_rate_formula_by_hand() -> None:
     assert start["activity"].to_numpy() == pytest.approx(1 - np.exp(-start["orders"]))
     pace = naive_rate(days, "2024-01-31", 15, since="first")
     assert pace.loc["a", "orders"] == pytest.approx(3 / 30 * 15)
-    assert pace.loc["b", "orders"] == pytest.approx(1 / 1 * 15)  # length at least 1 day
-    assert pace.loc["b", "revenue"] == pytest.approx(12 * 15)
+    # a customer first seen on the cutoff day: the length is at least the horizon (15 days)
+    assert pace.loc["b", "orders"] == pytest.approx(1 / 15 * 15)
+    assert pace.loc["b", "revenue"] == pytest.approx(12 / 15 * 15)
 
 
 def test_features_use_only_days_up_to_the_cutoff() -> None:

@@ -543,3 +543,18 @@ def test_spread_sample_does_not_overweight_a_short_tail(tmp_path: Path) -> None:
     from_tail = sum(r[0].startswith("T") for r in sample)
     # the tail is 4% of the file; the sample sees it, in about that proportion
     assert 0 < from_tail < 0.1 * len(sample)
+
+
+def test_ids_lose_every_edge_space(ws: Workspace, write_file: Callable[..., Path]) -> None:
+    # no-break spaces (common in Excel and web exports) must not split one customer in two
+    path = write_file(
+        "nbsp.csv",
+        "customer_id,order_id,order_date,quantity,unit_price,product_name\n"
+        "C1\u00a0,O1,2024-01-02 10:00:00,1,5.00,Mug \n"
+        "C1,O2 ,2024-01-03 10:00:00,1,5.00,Mug\n"
+        "\u00a0,O3,2024-01-04 10:00:00,1,5.00,Mug\n",
+    )
+    s = ws.import_file(path)
+    assert s.customers == 1 and s.orders == 2
+    assert s.rows_dropped == {"missing customer": 1}
+    assert set(ws.order_lines()["product_name"]) == {"Mug"}

@@ -327,13 +327,23 @@ class Workspace:
                 method=method,
             )
         id_map = {i: i for i in range(int(getattr(result.model, "n_clusters_", 0)))}
-        earlier = previous_run(self.store, result.method, list(fset.columns))
-        if earlier is not None and result.method not in ("hdbscan", "dbscan", "rfm"):
-            earlier_model = pickle.loads(load_model(self.store, earlier)[0])
+        earlier = None
+        candidate = previous_run(self.store, result.method, list(fset.columns))
+        # product topics are learned afresh each run: their columns mean other things
+        if (
+            candidate is not None
+            and result.method not in ("hdbscan", "dbscan", "rfm")
+            and ("products" not in groups)
+        ):
+            try:
+                earlier_model = pickle.loads(load_model(self.store, candidate)[0])
+            except Exception:  # a model pickled by another version: no alignment, no crash
+                earlier_model = {}
             if earlier_model.get("segmenter") is not None:
                 result, id_map = align_with_previous(
                     result, earlier_model["segmenter"], earlier_model.get("id_map")
                 )
+                earlier = candidate
         with timings.stage("explain"):
             held = workspace_currencies(self.store)
             explained, classifier, _ = explain_run(

@@ -12,10 +12,10 @@ orders arrive as a Poisson stream of that mean). Two lengths are offered:
 * ``since="start"`` (the default, the backtest's ``naive``): L = cutoff − the first day
   of the data, the same for every customer. This is the model behind the product owner's
   anchor numbers on the bundled sample (measured: it reproduces them to ±0.001).
-* ``since="first"`` (the backtest's ``naive_pace``): L = max(1, cutoff − the customer's
-  first purchase day). A customer who first bought a few days before the cutoff gets a
-  huge rate (91 orders in 91 days for one who first bought on the cutoff day), which
-  hurts every metric: it is reported as a cautionary row.
+* ``since="first"`` (the backtest's ``naive_pace``): L = max(horizon, cutoff − the
+  customer's first purchase day). Without the floor at the horizon, a customer who first
+  bought on the cutoff day was predicted 91 orders in 91 days (measured MAE 1.78 on the
+  sample); with it, a new customer's pace is judged over at least one horizon.
 
 *Earlier-split gradient boosting*: scikit-learn's histogram gradient boosting on RFM-style
 features. It learns from an earlier split inside the calibration period — features at
@@ -71,7 +71,7 @@ def naive_rate(
     Customer ``a`` bought on 2 days for 30 in all; the data starts 20 days before the
     cutoff, ``a`` first bought 10 days before it; the horizon is 5 days. From the start:
     2 ÷ 20 × 5 = 0.5 orders and 30 ÷ 20 × 5 = 7.5 of revenue; since the first purchase:
-    2 ÷ 10 × 5 = 1 order and 30 ÷ 10 × 5 = 15.
+    2 ÷ max(5, 10) × 5 = 1 order and 30 ÷ 10 × 5 = 15.
 
     >>> days = pd.DataFrame({"customer_key": ["b", "a", "a"], "revenue": [1.0, 10.0, 20.0],
     ...     "day": pd.to_datetime(["2023-12-22", "2024-01-01", "2024-01-06"])})
@@ -91,7 +91,8 @@ def naive_rate(
     if since == "start":
         length = pd.Series(max(1.0, (cut - d["day"].min()).days), index=feats.index)
     else:
-        length = feats["T"].clip(lower=1.0)
+        # at least the horizon: a customer first seen yesterday is not 90 orders a quarter
+        length = feats["T"].clip(lower=float(horizon))
     orders = (feats["frequency"] + 1) / length * horizon
     revenue = feats["total_revenue"] / length * horizon
     return pd.DataFrame({"orders": orders, "revenue": revenue, "activity": -np.expm1(-orders)})

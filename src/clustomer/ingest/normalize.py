@@ -41,7 +41,9 @@ def _trim(col: str) -> str:
 
     Trimming every value of a 10-million-line file costs about a second; most values
     need none. (A value with a space at either end is trimmed in full, Unicode spaces
-    included; one with only a no-break space at an edge is left as it is.)
+    included; one with only a no-break space at an edge is left as it is.) Used for
+    names, product ids and countries; customer and order ids always get the full
+    ``trim``, so that ``'C1\u00a0'`` and ``'C1'`` stay one customer.
 
     >>> _trim("x")
     "CASE WHEN x LIKE ' %' OR x LIKE '% ' THEN trim(x) ELSE x END"
@@ -51,7 +53,7 @@ def _trim(col: str) -> str:
 
 _CUSTOMER_ID = (
     "CASE WHEN contains({c}, '.') THEN nullif(regexp_replace(trim({c}), '\\.0+$', ''), '') "
-    "ELSE nullif(" + _trim("{c}") + ", '') END"
+    "ELSE nullif(trim({c}), '') END"  # keys: every edge space counts (no-break ones too)
 )
 _CONSENT = (
     "CASE WHEN lower(trim(CAST({c} AS VARCHAR))) IN ('yes','true','1','y','subscribed') "
@@ -68,7 +70,7 @@ _CONSENT = (
 def _online_retail(cols: set[str]) -> str:
     return f"""
         SELECT {_CUSTOMER_ID.format(c="customer_id")} AS customer_key,
-               {_trim("invoice")} AS order_id,
+               trim(invoice) AS order_id,
                invoice_date AS ts,
                {_trim("stock_code")} AS product_id,
                {_trim("description")} AS product_name,
@@ -105,7 +107,7 @@ def _generic(cols: set[str]) -> str:
     consent = _CONSENT.format(c="marketing_consent") if "marketing_consent" in cols else "NULL"
     return f"""
         SELECT {_CUSTOMER_ID.format(c="customer_id")} AS customer_key,
-               nullif({_trim("order_id")}, '') AS order_id,
+               nullif(trim(order_id), '') AS order_id,
                order_date AS ts,
                nullif({_trim(opt("product_id"))}, '') AS product_id,
                nullif({_trim(opt("product_name"))}, '') AS product_name,

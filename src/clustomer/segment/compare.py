@@ -269,8 +269,8 @@ def _assignments(data: pd.DataFrame | SegmentationResult, which: str) -> pd.Data
     dup = keys[keys.duplicated()]
     if len(dup):
         raise ClustomerError(
-            f"the {which} run lists {dup.nunique()} customer(s) more than once "
-            f"(for example {dup.iloc[0]!s}); each customer must have one segment"
+            f"the {which} run lists {dup.nunique()} customer(s) more than once; "
+            "each customer must have one segment"
         )
     names = frame["segment_name"]
     if names.isna().any():
