@@ -40,7 +40,7 @@ from clustomer.store.runs import (
     save_assigned,
     save_run,
 )
-from clustomer.store.values import latest_backtest, save_backtest, save_values
+from clustomer.store.values import latest_backtest, save_backtest
 
 if TYPE_CHECKING:
     from clustomer.features.sets import FeatureSet
@@ -402,9 +402,8 @@ class Workspace:
                 details=details,
                 model=pickle.dumps(model),
                 feature_columns=list(fset.columns),
+                values=values,
             )
-            if values is not None:
-                save_values(self.store, run_id, values)
         table = fset.table
         if values is not None:  # no clean purchase (returns only): no value, said plainly
             table = table.merge(values, on="customer_key", how="left")

@@ -27,11 +27,14 @@ def save_run(
     details: dict[str, Any] | None = None,
     model: bytes | None = None,
     feature_columns: list[str] | None = None,
+    values: pd.DataFrame | None = None,
 ) -> int:
     """Store one run and its per-customer assignments in one transaction; return its id.
 
     ``details`` is plain data (rules, stability, ...); ``model`` the pickled fitted
-    model that ``clustomer assign`` uses later, with the ``feature_columns`` it needs.
+    model that ``clustomer assign`` uses later, with the ``feature_columns`` it needs;
+    ``values`` the customers' value columns (:mod:`clustomer.store.values`), stored in the
+    same transaction.
     """
     with store.transaction():
         run_id = int(store.scalar("SELECT nextval('run_id_seq')"))
@@ -75,6 +78,10 @@ def save_run(
                 "INSERT INTO run_models VALUES (?, ?, ?, ?)",
                 [run_id, json.dumps(feature_columns or []), model, datetime.now(UTC)],
             )
+        if values is not None:
+            from clustomer.store.values import insert_values
+
+            insert_values(store, run_id, values)
     return run_id
 
 

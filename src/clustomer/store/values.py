@@ -50,8 +50,9 @@ def latest_backtest(store: Store) -> dict[str, Any] | None:
     return data
 
 
-def save_values(store: Store, run_id: int, values: pd.DataFrame) -> None:
-    """Store a run's value columns (one row per customer)."""
+def insert_values(store: Store, run_id: int, values: pd.DataFrame) -> None:
+    """Insert a run's value columns (one row per customer), inside the caller's
+    transaction (``save_run`` stores them with the run)."""
     frame = values[["customer_key", *VALUE_COLUMNS]]
     store.con.register("clustomer_values", frame)
     try:
