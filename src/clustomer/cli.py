@@ -395,13 +395,11 @@ def rules(
     json_: JsonOpt = False,
 ) -> None:
     """Print a run's segments as plain rules, ready to paste into a shop's segment editor."""
-    from clustomer.store.runs import latest_run_id
     from clustomer.workspace import Workspace
 
     def work() -> Any:
         with Workspace(workspace, create=False) as ws:
-            rid = latest_run_id(ws.store) if run is None else run
-            return ws.run_details(rid)
+            return ws.run_details(run)
 
     data = _call(work)
     details = data.get("details") or {}

@@ -549,9 +549,12 @@ class Workspace:
         """Every segmentation run, newest first."""
         return list_runs(self.store)
 
-    def run_details(self, run_id: int) -> dict[str, Any]:
-        """Config, metrics and k-selection curves of one run, as plain data."""
-        return load_run(self.store, run_id)
+    def run_details(self, run_id: int | None = None) -> dict[str, Any]:
+        """Config, metrics, k-selection curves and details of a run (the latest by
+        default), as plain data."""
+        from clustomer.store.runs import latest_run_id
+
+        return load_run(self.store, latest_run_id(self.store) if run_id is None else run_id)
 
     def assignments(self, run_id: int | None = None) -> pd.DataFrame:
         """Each customer's segment in a run (the latest by default)."""

@@ -11,7 +11,6 @@ tree and a gradient-boosting classifier learn no more from 450,000 customers tha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -104,12 +103,3 @@ def _round(value: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if not np.isfinite(v) else round(v, 4)
-
-
-def feature_frame(features: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """The numeric feature columns of a table, as floats (for ``predict``).
-
-    >>> feature_frame(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), ["a"]).dtypes.tolist()
-    [dtype('float64')]
-    """
-    return features[list(columns)].astype("float64")

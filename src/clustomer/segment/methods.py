@@ -40,7 +40,6 @@ Examples
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -398,20 +397,3 @@ def make_method(name: str) -> Method:
     if name not in METHODS:
         raise ClustomerError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
     return METHODS[name]()
-
-
-def describe(name: str) -> dict[str, Any]:
-    """Plain facts about a method, for reports and ``--json``.
-
-    >>> describe("hdbscan")["needs_k"]
-    False
-    """
-    if name == "kmeans":
-        return {"method": "kmeans", "needs_k": True, "has_proba": False, "uses_categories": False}
-    m = make_method(name)
-    return {
-        "method": name,
-        "needs_k": m.needs_k,
-        "has_proba": m.has_proba,
-        "uses_categories": m.uses_categories,
-    }
