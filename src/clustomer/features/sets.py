@@ -221,11 +221,11 @@ def _demographic_columns(store: Store, table: pd.DataFrame) -> tuple[pd.DataFram
         if isinstance(data, dict):
             records.append({"customer_key": key, **data})
     attrs_df = pd.DataFrame.from_records(records)
-    numeric = [
+    numeric = sorted(  # a fixed order, whatever order the customers' attributes came in
         c
         for c in attrs_df.columns
         if c != "customer_key" and pd.api.types.is_numeric_dtype(attrs_df[c])
-    ]
+    )
     if not numeric:
         return table, []
     renamed = {c: f"attr_{c}" for c in numeric}

@@ -305,7 +305,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         if method != "kmeans" and not make_method(method).needs_k:
             model = make_method(method).fit(Zc, None, rng, None)
             self.method_model_ = model
-            self._finish(Z, model.assign(Z), model.centers_)
+            self._finish(Z, model.fit_labels_[np.argsort(canon)], model.centers_)
             self.k_selection_ = self._density_selection(method, sample_size)
             return self
 
@@ -331,7 +331,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         if method not in ("kmeans", "minibatch"):
             model = make_method(method).fit(Zc, k, rng, None if codes is None else codes[canon])
             self.method_model_ = model
-            self._finish(Z, model.assign(Z, codes), model.centers_)
+            self._finish(Z, model.fit_labels_[np.argsort(canon)], model.centers_)
             return self
 
         start = crit.centers.get(k)
