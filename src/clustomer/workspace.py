@@ -412,7 +412,7 @@ class Workspace:
             table["value_confidence"] = table["value_confidence"].fillna("low")
         return SegmentRun(run_id, cutoff, result, table, dict(timings.seconds), fset, details)
 
-    def backtest(self, horizon: int = 91) -> Any:
+    def backtest(self, horizon: int = 91, *, days: pd.DataFrame | None = None) -> Any:
         """Backtest the customer-value models on this shop's history; store and return it.
 
         Returns a :class:`clustomer.clv.backtest.BacktestResult` (see that module for the
@@ -421,7 +421,8 @@ class Workspace:
         from clustomer.clv.backtest import backtest
         from clustomer.clv.transactions import customer_days
 
-        days = customer_days(self.store.con)
+        if days is None:
+            days = customer_days(self.store.con)
         keys = days["customer_key"].unique()
         if len(keys) > BACKTEST_CUSTOMERS:  # the model choice needs no more; it costs minutes
             rng = np.random.default_rng(0)
@@ -440,20 +441,20 @@ class Workspace:
         from clustomer.clv.values import customer_values
 
         info: dict[str, Any] = {}
+        days = customer_days(self.store.con)  # read once: the backtest gets it too
+        if days.empty:
+            info["note"] = "no clean purchase lines: no customer value"
+            return None, info
         bt = latest_backtest(self.store)
         if bt is None:
             try:
-                self.backtest()
+                self.backtest(days=days)
             except ClustomerError as exc:
                 info["note"] = f"no backtest ({exc}); the naive rate model is used"
             bt = latest_backtest(self.store)
         model = str(bt["best_model"]) if bt else "naive"
         degenerate = bool(bt and model in (bt.get("degenerate") or {}))
         info.update(model=model, backtest_id=bt.get("backtest_id") if bt else None)
-        days = customer_days(self.store.con)
-        if days.empty:
-            info["note"] = "no clean purchase lines: no customer value"
-            return None, info
         try:
             values = customer_values(
                 days, as_of, model=model, random_state=random_state, degenerate=degenerate

@@ -201,10 +201,8 @@ def _tracking(
     }
 
 
-def _fit_btyd(
-    kind: str, rfm: pd.DataFrame, t: float, random_state: int
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], str | None]:
-    """Expected purchases in ``t`` units and P(alive) of a BTYD model; the degeneracy."""
+def fit_btyd_model(kind: str, rfm: pd.DataFrame, random_state: int) -> Any:
+    """A BG/NBD (``kind="bgnbd"``) or Pareto/NBD model fitted on an RFM summary."""
     model: Any
     if kind == "bgnbd":
         from clustomer.clv.bgnbd import BetaGeo
@@ -215,7 +213,15 @@ def _fit_btyd(
 
         model = ParetoNBD(random_state=random_state)
     f, r, age = (rfm[c].to_numpy() for c in ("frequency", "recency", "T"))
-    model = model.fit(f, r, age)
+    return model.fit(f, r, age)
+
+
+def _fit_btyd(
+    kind: str, rfm: pd.DataFrame, t: float, random_state: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], str | None]:
+    """Expected purchases in ``t`` units and P(alive) of a BTYD model; the degeneracy."""
+    model = fit_btyd_model(kind, rfm, random_state)
+    f, r, age = (rfm[c].to_numpy() for c in ("frequency", "recency", "T"))
     orders = np.asarray(model.expected_purchases(t, f, r, age), dtype=float)
     alive = np.asarray(model.probability_alive(f, r, age), dtype=float)
     reason = None
@@ -224,7 +230,7 @@ def _fit_btyd(
     return orders, alive, reason
 
 
-def _spend(rfm: pd.DataFrame, notes: list[str]) -> np.ndarray[Any, Any]:
+def repeat_spend(rfm: pd.DataFrame, notes: list[str]) -> np.ndarray[Any, Any]:
     """Gamma-Gamma expected spend per purchase day for every customer."""
     repeat = (rfm["frequency"] > 0) & (rfm["monetary"] > 0)
     fallback = float(rfm.loc[repeat, "monetary"].mean()) if repeat.any() else 0.0
@@ -333,7 +339,7 @@ def backtest(
 
         rfm = rfm_summary(calib, cutoff, unit_days=unit_days)
         start = time.perf_counter()
-        spend = _spend(rfm, notes)
+        spend = repeat_spend(rfm, notes)
         gg_seconds = time.perf_counter() - start
     for name in btyd:
         start = time.perf_counter()

@@ -46,22 +46,13 @@ def _discounted_months(monthly_revenue: pd.Series) -> pd.Series:
 
 
 def _btyd(name: str, days: pd.DataFrame, cut: pd.Timestamp, random_state: int) -> pd.DataFrame:
-    from clustomer.clv.backtest import _spend
+    from clustomer.clv.backtest import fit_btyd_model, repeat_spend
 
     unit = 7.0
     rfm = rfm_summary(days, cut, unit_days=unit)
-    spend = np.asarray(_spend(rfm, []), dtype=np.float64)
-    model: Any
-    if name == "bgnbd":
-        from clustomer.clv.bgnbd import BetaGeo
-
-        model = BetaGeo(random_state=random_state)
-    else:
-        from clustomer.clv.paretonbd import ParetoNBD
-
-        model = ParetoNBD(random_state=random_state)
+    spend = np.asarray(repeat_spend(rfm, []), dtype=np.float64)
+    model = fit_btyd_model(name, rfm, random_state)
     f, r, age = (rfm[c].to_numpy() for c in ("frequency", "recency", "T"))
-    model.fit(f, r, age)
 
     def upto(days_ahead: float) -> np.ndarray:
         return np.asarray(model.expected_purchases(days_ahead / unit, f, r, age), dtype=float)

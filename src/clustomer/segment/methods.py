@@ -60,6 +60,7 @@ __all__ = [
     "Method",
     "make_method",
     "nearest_center",
+    "nearest_center_d2",
 ]
 
 #: From this many customers on, ``kmeans`` runs as mini-batch k-means. Measured on 2
@@ -78,17 +79,38 @@ GMM_ROWS = 50_000
 _CHUNK = 16_384
 
 
+def nearest_center_d2(
+    Z: NDArray[np.float64], centers: NDArray[np.float64]
+) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
+    """Index of and squared distance to the nearest centre, row by row.
+
+    Computed by explicit differences (not the ``|x|^2 - 2xc + |c|^2`` expansion), so a
+    row's result does not depend on which other rows are in the batch.
+
+    >>> labels, d2 = nearest_center_d2(np.array([[0.0], [9.0]]), np.array([[1.0], [10.0]]))
+    >>> labels.tolist(), d2.tolist()
+    ([0, 1], [1.0, 1.0])
+    """
+    n = Z.shape[0]
+    labels = np.empty(n, dtype=np.intp)
+    d2 = np.empty(n, dtype=np.float64)
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        diff = Z[start:stop, None, :] - centers[None, :, :]
+        dist = np.einsum("ijk,ijk->ij", diff, diff)
+        lab = dist.argmin(axis=1)
+        labels[start:stop] = lab
+        d2[start:stop] = dist[np.arange(stop - start), lab]
+    return labels, d2
+
+
 def nearest_center(Z: NDArray[np.float64], centers: NDArray[np.float64]) -> NDArray[np.intp]:
-    """Index of the nearest centre for each row (explicit differences, chunked).
+    """Index of the nearest centre for each row (see :func:`nearest_center_d2`).
 
     >>> nearest_center(np.array([[0.0], [9.0]]), np.array([[1.0], [10.0]])).tolist()
     [0, 1]
     """
-    out = np.empty(Z.shape[0], dtype=np.intp)
-    for start in range(0, Z.shape[0], _CHUNK):
-        diff = Z[start : start + _CHUNK, None, :] - centers[None, :, :]
-        out[start : start + _CHUNK] = np.einsum("ijk,ijk->ij", diff, diff).argmin(axis=1)
-    return out
+    return nearest_center_d2(Z, centers)[0]
 
 
 def _sample(n: int, limit: int, rng: np.random.RandomState) -> NDArray[np.intp]:

@@ -49,12 +49,17 @@ from threadpoolctl import threadpool_limits
 from clustomer.errors import ClustomerError
 from clustomer.segment.choose_k import SINGLE_THREAD_ROWS
 from clustomer.segment.criteria import FitLabels, k_criteria, kmeans_fit_labels
-from clustomer.segment.methods import METHOD_NAMES, MINIBATCH_ROWS, Method, make_method
+from clustomer.segment.methods import (
+    METHOD_NAMES,
+    MINIBATCH_ROWS,
+    Method,
+    make_method,
+    nearest_center_d2,
+)
 from clustomer.segment.result import KSelection
 
 __all__ = ["CustomerSegmenter", "segment_customers", "signed_log1p"]
 
-_CHUNK_ROWS = 16_384
 #: Bootstrap resamples for the stability criterion hold this many customers (an m-out-of-n
 #: bootstrap: it bounds the cost on big samples; see :mod:`clustomer.segment.criteria`).
 BOOT_ROWS = 3_000
@@ -106,27 +111,6 @@ def signed_log1p(x: ArrayLike) -> NDArray[np.float64]:
     """
     a = np.asarray(x, dtype=np.float64)
     return np.sign(a) * np.log1p(np.abs(a))
-
-
-def _nearest(
-    Z: NDArray[np.float64], centers: NDArray[np.float64]
-) -> tuple[NDArray[np.intp], NDArray[np.float64]]:
-    """Index of and squared distance to the nearest centre, row by row.
-
-    Computed by explicit differences (not the ``|x|^2 - 2xc + |c|^2`` expansion), so a
-    row's result does not depend on which other rows are in the batch.
-    """
-    n = Z.shape[0]
-    labels = np.empty(n, dtype=np.intp)
-    d2 = np.empty(n, dtype=np.float64)
-    for start in range(0, n, _CHUNK_ROWS):
-        stop = min(start + _CHUNK_ROWS, n)
-        diff = Z[start:stop, None, :] - centers[None, :, :]
-        dist = np.einsum("ijk,ijk->ij", diff, diff)
-        lab = dist.argmin(axis=1)
-        labels[start:stop] = lab
-        d2[start:stop] = dist[np.arange(stop - start), lab]
-    return labels, d2
 
 
 def _has_proba(model: Any) -> bool:
@@ -360,7 +344,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
                 km = KMeans(n_clusters=k, init=start.astype(np.float32), n_init=1, random_state=rng)
                 km.fit(Zc.astype(np.float32))
         centers = np.asarray(km.cluster_centers_, dtype=np.float64)
-        labels, _ = _nearest(Z, centers)
+        labels, _ = nearest_center_d2(Z, centers)
         self._finish(Z, labels, centers)
         return self
 
@@ -406,7 +390,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         self.label_map_ = mapping
         self.cluster_centers_ = centers[order]
         if self.method_model_ is None:  # k-means: labels are the nearest centre, exactly
-            new_labels, d2 = _nearest(Z, self.cluster_centers_)
+            new_labels, d2 = nearest_center_d2(Z, self.cluster_centers_)
         else:
             new_labels = np.where(labels >= 0, mapping[np.maximum(labels, 0)], -1)
             assigned = new_labels >= 0
@@ -476,7 +460,7 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         Xv = validate_data(self, X, dtype=np.float64, reset=False)
         Z = self._to_scaled(Xv)
         if getattr(self, "method_model_", None) is None:
-            labels, _ = _nearest(Z, self.cluster_centers_)
+            labels, _ = nearest_center_d2(Z, self.cluster_centers_)
             return labels
         codes = self._category_codes(categories, Z.shape[0], fit=False)
         assert self.method_model_ is not None
