@@ -194,6 +194,71 @@ def _customer_value(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+
+@migration(4, "contacts, suppression list, audience exports and campaigns")
+def _marketing(con: duckdb.DuckDBPyConnection) -> None:
+    # contacts: the raw contact details, read only by exports (one row per customer).
+    # suppressions: never exported again; matched by customer key or by the SHA-256 of
+    # the normalised email (the list itself holds no raw address).
+    # audiences / audience_members: each export, its treatment and control arms.
+    # campaigns: an export sent on a date; campaign_outcomes: an imported outcome file.
+    con.execute(
+        """
+        CREATE TABLE contacts (
+            customer_key  VARCHAR PRIMARY KEY,
+            email         VARCHAR,
+            first_name    VARCHAR,
+            last_name     VARCHAR,
+            import_id     INTEGER,
+            updated_at    TIMESTAMPTZ
+        );
+        CREATE TABLE suppressions (
+            kind        VARCHAR NOT NULL,
+            value       VARCHAR NOT NULL,
+            reason      VARCHAR,
+            added_at    TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (kind, value)
+        );
+        CREATE SEQUENCE audience_id_seq START 1;
+        CREATE TABLE audiences (
+            audience_id    INTEGER PRIMARY KEY,
+            created_at     TIMESTAMPTZ NOT NULL,
+            run_id         INTEGER,
+            segment_id     INTEGER,
+            segment_name   VARCHAR NOT NULL,
+            format         VARCHAR NOT NULL,
+            file_name      VARCHAR,
+            holdout_share  DOUBLE NOT NULL,
+            seed           BIGINT,
+            n_treatment    BIGINT NOT NULL,
+            n_control      BIGINT NOT NULL,
+            excluded       JSON
+        );
+        CREATE TABLE audience_members (
+            audience_id   INTEGER NOT NULL,
+            customer_key  VARCHAR NOT NULL,
+            arm           VARCHAR NOT NULL,
+            PRIMARY KEY (audience_id, customer_key)
+        );
+        CREATE SEQUENCE campaign_id_seq START 1;
+        CREATE TABLE campaigns (
+            campaign_id   INTEGER PRIMARY KEY,
+            name          VARCHAR NOT NULL UNIQUE,
+            created_at    TIMESTAMPTZ NOT NULL,
+            sent_at       TIMESTAMP NOT NULL,
+            window_days   INTEGER NOT NULL,
+            audience_ids  JSON NOT NULL
+        );
+        CREATE TABLE campaign_outcomes (
+            campaign_id   INTEGER NOT NULL,
+            customer_key  VARCHAR NOT NULL,
+            converted     BOOLEAN NOT NULL,
+            revenue       DOUBLE,
+            PRIMARY KEY (campaign_id, customer_key)
+        );
+        """
+    )
+
 LATEST_VERSION = len(MIGRATIONS)
 
 
