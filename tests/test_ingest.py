@@ -558,3 +558,51 @@ def test_ids_lose_every_edge_space(ws: Workspace, write_file: Callable[..., Path
     assert s.customers == 1 and s.orders == 2
     assert s.rows_dropped == {"missing customer": 1}
     assert set(ws.order_lines()["product_name"]) == {"Mug"}
+
+
+def test_contact_details_go_to_contacts_only(
+    ws: Workspace, write_file: Callable[..., Path], data_dir: Path
+) -> None:
+    first = write_file(
+        "contacts1.csv",
+        "customer_id,order_id,order_date,amount,email,first_name,last_name\n"
+        "c1,o1,2024-01-05,10, Ann@Example.COM ,Ann,Lee\n"
+        "c2,o2,2024-01-06,10,not-an-email,Bo,\n"
+        "c3,o3,2024-01-07,10,,,\n",
+    )
+    ws.import_file(first)
+    contacts = ws.store.df("SELECT * FROM contacts ORDER BY customer_key").set_index("customer_key")
+    assert list(contacts.index) == ["c1", "c2"]  # c3 has nothing to keep
+    assert contacts.loc["c1", "email"] == "ann@example.com"
+    assert contacts.loc["c1", "last_name"] == "Lee"
+    assert contacts.loc["c2", "email"] is None or contacts.loc["c2", "email"] != "not-an-email"
+    assert contacts.loc["c2", "first_name"] == "Bo"
+    # order lines never hold contact details
+    assert "email" not in ws.order_lines().columns
+    # a later import updates the address and keeps what it does not mention
+    later = write_file(
+        "contacts2.csv",
+        "customer_id,order_id,order_date,amount,email\nc1,o9,2024-03-01,5,ann@new.example\n",
+    )
+    ws.import_file(later)
+    row = ws.store.df("SELECT * FROM contacts WHERE customer_key = 'c1'").iloc[0]
+    assert (row["email"], row["first_name"]) == ("ann@new.example", "Ann")
+    # Shopify: the e-mail and the billing name
+    ws.import_file(data_dir / "shopify_orders.csv")
+    assert ws.store.scalar("SELECT count(*) FROM contacts WHERE email LIKE '%@example.com'") >= 1
+
+
+def test_shopify_billing_name_splits_into_first_and_last(
+    ws: Workspace, write_file: Callable[..., Path]
+) -> None:
+    path = write_file(
+        "shop.csv",
+        "Name,Email,Financial Status,Currency,Created at,Lineitem quantity,Lineitem name,"
+        "Lineitem price,Billing Name\n"
+        "#1,Eve@Example.com,paid,USD,2024-05-01 10:00:00 -0400,1,Mug,10.00,Eve van Dam\n"
+        "#1,,,,,1,Cup,5.00,\n",
+    )
+    ws.import_file(path)
+    row = ws.store.df("SELECT * FROM contacts").iloc[0]
+    assert (row["customer_key"], row["email"]) == ("eve@example.com", "eve@example.com")
+    assert (row["first_name"], row["last_name"]) == ("Eve", "van Dam")

@@ -61,10 +61,22 @@ _CONSENT = (
     "THEN false END"
 )
 
+# contact details: an e-mail is kept (trimmed, lower-cased) only when it looks like one
+_EMAIL = (
+    "CASE WHEN regexp_full_match(lower(trim(CAST({c} AS VARCHAR))), "
+    "'[^@\\s]+@[^@\\s]+\\.[^@\\s]+') THEN lower(trim(CAST({c} AS VARCHAR))) END"
+)
+_NO_CONTACT = (
+    "CAST(NULL AS VARCHAR) AS email, CAST(NULL AS VARCHAR) AS first_name, "
+    "CAST(NULL AS VARCHAR) AS last_name,"
+)
+
 # Each normaliser is a SELECT over ``raw`` (the typed rows, with the line hash ``_h``) that
 # yields one row per input row with these columns (Shopify adds ``refunded, refund_at``):
 # customer_key, order_id, ts, product_id, product_name, quantity, unit_price, revenue,
-# currency, is_return, is_cancellation, country, marketing_consent, voided, _h, _bad
+# currency, is_return, is_cancellation, country, marketing_consent, email, first_name,
+# last_name, voided, _h, _bad
+# (email, first_name and last_name go to the ``contacts`` table only, never to the lines)
 
 
 def _online_retail(cols: set[str]) -> str:
@@ -81,6 +93,7 @@ def _online_retail(cols: set[str]) -> str:
                starts_with(upper(ltrim(invoice)), 'C') AS is_cancellation,
                nullif({_trim("country")}, '') AS country,
                CAST(NULL AS BOOLEAN) AS marketing_consent,
+               {_NO_CONTACT}
                false AS voided,
                _h, _bad
         FROM raw
@@ -119,6 +132,9 @@ def _generic(cols: set[str]) -> str:
                false AS is_cancellation,
                nullif({_trim(opt("country"))}, '') AS country,
                CAST({consent} AS BOOLEAN) AS marketing_consent,
+               {_EMAIL.format(c=opt("email"))} AS email,
+               nullif({_trim(opt("first_name"))}, '') AS first_name,
+               nullif({_trim(opt("last_name"))}, '') AS last_name,
                false AS voided,
                _h, _bad
         FROM raw
@@ -143,6 +159,10 @@ def _shopify(cols: set[str]) -> str:
                false AS is_cancellation,
                nullif(trim(o.country), '') AS country,
                {_CONSENT.format(c="o.consent")} AS marketing_consent,
+               o.email,
+               nullif(trim(split_part(o.billing_name, ' ', 1)), '') AS first_name,
+               nullif(trim(substr(o.billing_name, length(split_part(o.billing_name, ' ', 1)) + 2)),
+                      '') AS last_name,
                coalesce(o.financial_status = 'voided', false) AS voided,
                g._h, g._bad,
                o.refunded,
@@ -158,7 +178,8 @@ def _shopify(cols: set[str]) -> str:
                    max({opt("refunded_amount")}) AS refunded,
                    max({opt("cancelled_at")}) AS refund_at,
                    max({opt("accepts_marketing")}) AS consent,
-                   max({opt("billing_country")}) AS country
+                   max({opt("billing_country")}) AS country,
+                   max(trim({opt("billing_name")})) AS billing_name
             FROM raw GROUP BY order_name
         ) o ON o.order_name IS NOT DISTINCT FROM g.order_name
     """

@@ -174,6 +174,26 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
             """,
             [import_id],
         )
+        # raw contact details, in their own table (read only by exports)
+        store.execute(
+            """
+            INSERT INTO contacts
+            SELECT customer_key, arg_max(email, ts) FILTER (email IS NOT NULL),
+                   arg_max(first_name, ts) FILTER (first_name IS NOT NULL),
+                   arg_max(last_name, ts) FILTER (last_name IS NOT NULL), ?, now()
+            FROM stage.lines
+            WHERE customer_key IS NOT NULL
+              AND (email IS NOT NULL OR first_name IS NOT NULL OR last_name IS NOT NULL)
+            GROUP BY customer_key
+            ON CONFLICT (customer_key) DO UPDATE SET
+                email = coalesce(excluded.email, email),
+                first_name = coalesce(excluded.first_name, first_name),
+                last_name = coalesce(excluded.last_name, last_name),
+                import_id = excluded.import_id,
+                updated_at = excluded.updated_at
+            """,
+            [import_id],
+        )
     return import_id
 
 
