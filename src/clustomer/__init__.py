@@ -17,15 +17,16 @@ from clustomer.errors import ClustomerError, InputError, LayoutError, WorkspaceE
 
 if TYPE_CHECKING:
     from clustomer.datasets import load_sample, sample_path
+    from clustomer.results import SegmentRun
     from clustomer.segment.segmenter import CustomerSegmenter, segment_customers
-    from clustomer.workspace import SegmentRun, Workspace
+    from clustomer.workspace import Workspace
 
 __version__ = "0.1.0"
 
 _LAZY = {
     "CustomerSegmenter": "clustomer.segment.segmenter",
     "segment_customers": "clustomer.segment.segmenter",
-    "SegmentRun": "clustomer.workspace",
+    "SegmentRun": "clustomer.results",
     "Workspace": "clustomer.workspace",
     "load_sample": "clustomer.datasets",
     "sample_path": "clustomer.datasets",

@@ -18,8 +18,9 @@ import pyarrow.csv as pacsv
 
 from clustomer.errors import ClustomerError
 from clustomer.progress import Progress, Timings
+from clustomer.results import SegmentRun
 from clustomer.store.imports import ImportSummary
-from clustomer.workspace import SegmentRun, Workspace
+from clustomer.workspace import Workspace
 
 
 @dataclass

@@ -194,7 +194,6 @@ def _customer_value(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-
 @migration(4, "contacts, suppression list, audience exports and campaigns")
 def _marketing(con: duckdb.DuckDBPyConnection) -> None:
     # contacts: the raw contact details, read only by exports (one row per customer).
@@ -258,6 +257,7 @@ def _marketing(con: duckdb.DuckDBPyConnection) -> None:
         );
         """
     )
+
 
 LATEST_VERSION = len(MIGRATIONS)
 
