@@ -26,6 +26,7 @@ from clustomer.cli_common import (
     JsonOpt,
     LayoutOpt,
     MapOpt,
+    PlaybookOpt,
     RunOpt,
     WorkspaceOpt,
     err,
@@ -33,6 +34,7 @@ from clustomer.cli_common import (
 )
 from clustomer.cli_common import call as _call
 from clustomer.cli_common import fail as _fail
+from clustomer.cli_marketing import register as register_marketing
 from clustomer.cli_render import (
     RichStages,
     print_assign,
@@ -138,6 +140,7 @@ def _segment(
     json_: bool,
     method: str = "kmeans",
     features: str | None = None,
+    playbook: Path | None = None,
 ) -> None:
     from clustomer.pipeline import run_segment
 
@@ -160,6 +163,7 @@ def _segment(
                 progress=progress,
                 method=method,
                 features=features,
+                playbook=playbook,
             ),
             workspace if file is not None else None,
         )
@@ -220,6 +224,7 @@ def segment(
     memory_limit: MemOpt = None,
     method: MethodOpt = "kmeans",
     features: FeaturesOpt = None,
+    playbook: PlaybookOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Segment the customers (importing FILE first, if given); write the CSV and report."""
@@ -239,6 +244,7 @@ def segment(
         json_=json_,
         method=method,
         features=features,
+        playbook=playbook,
     )
 
 
@@ -347,18 +353,29 @@ def backtest(
     horizon: Annotated[
         int, typer.Option("--horizon", min=7, max=730, help="Holdout length in days.")
     ] = 91,
+    recommend: Annotated[
+        bool,
+        typer.Option("--recommend", help="Backtest the product recommendations instead."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Backtest the customer-value models on your own history and pick the best one."""
+    """Backtest the customer-value models (or the recommendations) on your own history."""
     from clustomer.workspace import Workspace
 
     def work() -> Any:
         with Workspace(workspace, create=False) as ws:
-            return ws.backtest(horizon)
+            if recommend:
+                return ws.recommend_backtest(horizon)
+            return ws.backtest(horizon).to_dict()
 
-    data = _call(work).to_dict()
+    data = _call(work)
     if json_:
         typer.echo(json.dumps(data, default=str))
+        return
+    if recommend:
+        from clustomer.cli_render_marketing import print_recommend_backtest
+
+        print_recommend_backtest(data)
         return
     print_backtest(data)
 
@@ -421,6 +438,9 @@ def layouts(json_: JsonOpt = False) -> None:
 def version() -> None:
     """Print clustomer's version."""
     typer.echo(__version__)
+
+
+register_marketing(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

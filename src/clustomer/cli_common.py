@@ -102,3 +102,8 @@ def call(fn: Callable[[], T], workspace: Path | None = None) -> T:
 
 
 RunOpt = Annotated[int | None, typer.Option("--run", help="Run id (default: the latest).")]
+
+PlaybookOpt = Annotated[
+    Path | None,
+    typer.Option("--playbook", help="A TOML playbook overriding the default (some or all)."),
+]

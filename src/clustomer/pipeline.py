@@ -103,11 +103,17 @@ def run_segment(
     progress: Progress | None = None,
     method: str = "kmeans",
     features: str | Sequence[str] | None = None,
+    playbook: str | Path | None = None,
 ) -> SegmentOutcome:
     """Import ``source`` if given, segment every customer in the workspace, write outputs.
 
-    Writes ``segments.csv`` and ``report.html`` into ``out_dir``.
+    Writes ``segments.csv`` and ``report.html`` into ``out_dir``; the report's strategy
+    section uses ``playbook`` (a TOML file over the default one), read first so that a
+    bad file fails before any work.
     """
+    from clustomer.playbook import load_playbook
+
+    chosen_playbook = load_playbook(playbook)
     timings = Timings(progress)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -153,6 +159,7 @@ def run_segment(
                     "timings": dict(timings.seconds),
                     "backtest": latest_backtest(ws.store),
                     "values": run.features,
+                    "playbook": chosen_playbook,
                 },
             )
             report_path = write_report(summary, out / "report.html")

@@ -20,6 +20,7 @@ import pandas as pd
 from clustomer.errors import ClustomerError
 from clustomer.features import customer_features, default_as_of
 from clustomer.ingest import import_file
+from clustomer.marketing import MarketingMixin
 from clustomer.progress import Progress, Timings
 from clustomer.results import AssignOutcome, SegmentRun, with_value_totals
 from clustomer.store import Store
@@ -53,7 +54,7 @@ DEFAULT_WORKSPACE = "clustomer.duckdb"
 BACKTEST_CUSTOMERS = 20_000
 
 
-class Workspace:
+class Workspace(MarketingMixin):
     """A clustomer workspace: one DuckDB file with imports, order lines, customers, runs.
 
     Parameters

@@ -27,12 +27,21 @@ The protocol (one split in time, every model judged on the same customers):
                      (only when the data covers the year before the cutoff)
    ``ensemble``      optional, labelled: the mean of the ``naive`` and ``gbm``
                      predictions
+   ``hybrid``        :mod:`clustomer.clv.hybrid`: gradient boosting on stacked earlier
+                     windows (a revenue-rank regressor, a classifier), rank-averaged
+                     with ``naive`` and mapped onto the ``ensemble``'s values; its
+                     ``orders_mae`` is scored on its absolute-error forecast
+                     (``orders_median``, the Poisson median of the naive rate)
    ================  ===============================================================
 
    BTYD models are fitted with recency and T in weeks (``unit_days=7``), the unit of the
    literature; the horizon is converted to the same unit.
 5. Metrics: :mod:`clustomer.clv.metrics`, plus ``auc_alive`` for the BTYD models and the
    oracle top-decile capture (ranking by the actual holdout revenue) for reference.
+   ``orders_mae`` scores a model's ``orders_median`` where it has one (the median is the
+   forecast that minimises the absolute error; the mean the squared error), its
+   ``orders`` otherwise; ``orders_mae_mean`` always scores ``orders`` (the expected
+   purchase days the value columns use), and so do every other metric and the totals.
 
 **Best model rule.** Among models whose fit is not degenerate, rank each on revenue
 Spearman, top-decile capture, activity AUC (``auc_active``; higher is better) and orders
@@ -50,12 +59,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clustomer.clv.aggregates import p_alive_histograms, weekly_tracking
 from clustomer.clv.baselines import gbm_predict, naive_rate, seasonal_uplift
 from clustomer.clv.metrics import METRICS, auc, score_predictions, top_decile_capture
 from clustomer.clv.transactions import as_day, check_days, customer_days, holdout_summary
 from clustomer.errors import ClustomerError
 
-MODELS = ("bgnbd", "paretonbd", "naive", "naive_pace", "gbm", "gbm_seasonal", "ensemble")
+MODELS = (
+    "bgnbd",
+    "paretonbd",
+    "naive",
+    "naive_pace",
+    "gbm",
+    "gbm_seasonal",
+    "ensemble",
+    "hybrid",
+)
+#: What :func:`backtest` runs unless told otherwise. ``hybrid`` is left out until
+#: :func:`clustomer.clv.values.customer_values` can predict with it: the best model of the
+#: default set must be one the value columns can use.
+DEFAULT_MODELS = tuple(m for m in MODELS if m != "hybrid")
 LABELS = {
     "bgnbd": "BG/NBD + Gamma-Gamma",
     "paretonbd": "Pareto/NBD + Gamma-Gamma",
@@ -64,6 +87,7 @@ LABELS = {
     "gbm": "gradient boosting, earlier split",
     "gbm_seasonal": "gbm × the year-earlier seasonal uplift",
     "ensemble": "ensemble: mean of naive and gbm (optional)",
+    "hybrid": "hybrid: stacked-window gbm ranks averaged with naive",
 }
 RULE_METRICS = {  # metric -> higher is better
     "revenue_spearman": True,
@@ -108,7 +132,7 @@ class BacktestResult:
         ÷ actual holdout purchase days, all customers), ``fit_seconds``, ``degenerate``.
     predictions : DataFrame
         Long form: ``customer_key``, ``model``, ``orders``, ``revenue``, ``activity``,
-        ``p_alive`` (BTYD only).
+        ``p_alive`` (BTYD only), ``orders_median`` (models with an absolute-error forecast).
     actual : DataFrame
         The holdout outcome per customer: ``orders``, ``revenue``, ``active``.
     best_model : str
@@ -122,11 +146,16 @@ class BacktestResult:
     notes : list of str
         What the reader should know: degenerate fits, failures, seasonality.
     tracking : dict
-        Aggregates for a calibration-vs-holdout plot (see :func:`_tracking`): ``weeks``
-        (ISO start dates, aligned so the holdout starts a week), ``actual`` (purchase days
-        per week, all customers), ``actual_cohort`` (the same, the backtest's customers
+        Aggregates for a calibration-vs-holdout plot
+        (:func:`~clustomer.clv.aggregates.weekly_tracking`): ``weeks`` (ISO start dates,
+        aligned so the holdout starts a week), ``actual`` (purchase days per week, all
+        customers), ``actual_cohort`` (the same, the backtest's customers
         only), ``holdout_start``, ``holdout_weeks`` and ``predicted`` (per model, each
         holdout week's share of its expected holdout purchase days). No customer keys.
+    p_alive : dict
+        Per BTYD model, the histogram of its P(alive) at the cutoff
+        (:func:`~clustomer.clv.aggregates.p_alive_histograms`): ``edges``, ``counts``,
+        ``degenerate``. No customer keys.
     """
 
     cutoff: pd.Timestamp
@@ -142,6 +171,7 @@ class BacktestResult:
     degenerate: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     tracking: dict[str, Any] = field(default_factory=dict)
+    p_alive: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``: the table and the findings, never customer keys."""
@@ -162,43 +192,8 @@ class BacktestResult:
             "degenerate": dict(self.degenerate),
             "notes": list(self.notes),
             "tracking": dict(self.tracking),
+            "p_alive": dict(self.p_alive),
         }
-
-
-def _tracking(
-    days: pd.DataFrame,
-    population: pd.Index,
-    cutoff: pd.Timestamp,
-    horizon: int,
-    preds: dict[str, pd.DataFrame],
-) -> dict[str, Any]:
-    """Weekly purchase days, actual and (in the holdout) predicted: aggregates only.
-
-    Weeks start on ``cutoff + 1 + 7 i``, so the holdout begins a week; each model's
-    expected holdout purchase days are spread evenly over the holdout days, so a week
-    gets its share by the holdout days it holds (a partial last week gets less).
-    """
-    start = cutoff + pd.Timedelta(days=1)
-    offset = (days["day"] - start).dt.days.to_numpy()
-    week = np.floor_divide(offset, 7)
-    lo, hi = int(week.min()), int(week.max())
-    n_weeks = hi - lo + 1
-    actual = np.bincount(week - lo, minlength=n_weeks)
-    cohort = days["customer_key"].isin(population).to_numpy()
-    actual_cohort = np.bincount(week[cohort] - lo, minlength=n_weeks)
-    holdout_weeks = -(-horizon // 7)
-    in_week = np.array([min(7, horizon - 7 * i) for i in range(holdout_weeks)], dtype=float)
-    return {
-        "weeks": [(start + pd.Timedelta(days=7 * i)).date().isoformat() for i in range(lo, hi + 1)],
-        "actual": [int(v) for v in actual],
-        "actual_cohort": [int(v) for v in actual_cohort],
-        "holdout_start": start.date().isoformat(),
-        "holdout_weeks": holdout_weeks,
-        "predicted": {
-            name: [round(float(v), 2) for v in p["orders"].sum() * in_week / horizon]
-            for name, p in preds.items()
-        },
-    }
 
 
 def fit_btyd_model(kind: str, rfm: pd.DataFrame, random_state: int) -> Any:
@@ -276,7 +271,7 @@ def backtest(
     con_or_days: Any,
     *,
     horizon: int = 91,
-    models: tuple[str, ...] = MODELS,
+    models: tuple[str, ...] = DEFAULT_MODELS,
     unit_days: float = 7,
     random_state: int = 0,
 ) -> BacktestResult:
@@ -290,7 +285,8 @@ def backtest(
     horizon : int
         Holdout length in days (91: a quarter).
     models : tuple of str
-        Which of :data:`MODELS` to run (``ensemble`` needs ``naive`` and ``gbm``).
+        Which of :data:`MODELS` to run (``ensemble`` needs ``naive`` and ``gbm``); by
+        default :data:`DEFAULT_MODELS`.
     unit_days : float
         Time unit of the BTYD fits, in days.
     random_state : int
@@ -386,6 +382,15 @@ def backtest(
             )
             seconds["gbm_seasonal"] = seconds["gbm"]
             notes.append(f"seasonal uplift a year earlier: x{uplift:.2f} (gbm_seasonal)")
+    if "hybrid" in models:
+        from clustomer.clv.hybrid import hybrid_predict
+
+        start = time.perf_counter()
+        try:
+            preds["hybrid"] = hybrid_predict(calib, cutoff, horizon, random_state=random_state)
+            seconds["hybrid"] = time.perf_counter() - start
+        except ClustomerError as exc:
+            notes.append(f"{LABELS['hybrid']} is left out: {exc}")
     if "ensemble" in models and {"naive", "gbm"} <= set(preds):
         cols = ["orders", "revenue", "activity"]
         preds["ensemble"] = (preds["naive"][cols] + preds["gbm"][cols]) / 2
@@ -400,6 +405,9 @@ def backtest(
         row: dict[str, Any] = score_predictions(
             p["orders"], p["revenue"], p["activity"], actual["orders"], actual["revenue"]
         )
+        row["orders_mae_mean"] = row["orders_mae"]
+        if "orders_median" in p:
+            row["orders_mae"] = float(np.mean(np.abs(p["orders_median"] - actual["orders"])))
         row["auc_alive"] = auc(p["p_alive"], actual["active"]) if "p_alive" in p else math.nan
         total = float(actual["orders"].sum())
         row["orders_total_ratio"] = float(p["orders"].sum()) / total if total else math.nan
@@ -407,7 +415,8 @@ def backtest(
         row["degenerate"] = name in degenerate
         rows[name] = row
     table = pd.DataFrame.from_dict(rows, orient="index")
-    table = table[[*METRICS, "auc_alive", "orders_total_ratio", "fit_seconds", "degenerate"]]
+    extra = ["orders_mae_mean", "auc_alive", "orders_total_ratio", "fit_seconds", "degenerate"]
+    table = table[[*METRICS, *extra]]
     table.index.name = "model"
     low = table.index[table["orders_total_ratio"] < 0.9].tolist()
     if low:
@@ -434,5 +443,6 @@ def backtest(
         fit_seconds=seconds,
         degenerate=degenerate,
         notes=notes,
-        tracking=_tracking(days, population, cutoff, horizon, preds),
+        tracking=weekly_tracking(days, population, cutoff, horizon, preds),
+        p_alive=p_alive_histograms(preds, degenerate),
     )

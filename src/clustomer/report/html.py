@@ -23,6 +23,7 @@ from markupsafe import Markup
 
 from clustomer.errors import ClustomerError
 from clustomer.report.plots import figures_for
+from clustomer.report.strategy import strategy_figures
 from clustomer.segment.criteria import LOW_STABILITY
 
 #: plotly.js options for every figure: no logo link, resizes with the page.
@@ -230,9 +231,10 @@ def figures_json(summary: dict[str, Any]) -> dict[str, Markup]:
     >>> sorted(figures_json(summarize_run(_example_result(), imports=[], run={})))
     ['plot-k', 'plot-map', 'plot-rfm', 'plot-segments']
     """
+    builders = {**figures_for(summary), **strategy_figures(summary)}
     return {
         element: _script_json(pio.to_json(build(summary), validate=False))
-        for element, build in figures_for(summary).items()
+        for element, build in builders.items()
     }
 
 
@@ -258,6 +260,7 @@ _V2_DEFAULTS: dict[str, Any] = {
     },
     "migration": None,
     "value": None,
+    "strategy": None,
 }
 _V2_SEGMENT_DEFAULTS: dict[str, Any] = {
     "stability": None,

@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from clustomer.report.plot_base import PALETTE, base_layout, empty_figure, segment_colors
 
 _ACTUAL = "#333333"
+_P_ACTIVE_NAME = "P(buys in the next 90 days)"
 
 
 def _value(summary: dict[str, Any]) -> dict[str, Any]:
@@ -70,14 +71,31 @@ def tracking_figure(summary: dict[str, Any]) -> go.Figure:
 
 
 def p_active_figure(summary: dict[str, Any]) -> go.Figure:
-    """Histogram of the probability of buying in the next 90 days (``p_active_90d``)."""
+    """Histogram of the probability of buying in the next 90 days (``p_active_90d``).
+
+    A non-degenerate BTYD model's P(alive) at the backtest cutoff (``value.p_alive``) is
+    drawn beside it, labelled, when the summary has one.
+
+    >>> v = {"p_active": {"edges": [0.0, 0.5, 1.0], "counts": [3, 1]},
+    ...      "p_alive": {"edges": [0.0, 0.5, 1.0], "counts": [1, 2], "label": "P(alive), X"}}
+    >>> [t.name for t in p_active_figure({"value": v}).data]
+    ['P(buys in the next 90 days)', 'P(alive), X']
+    """
     pa = _value(summary).get("p_active")
     if not pa:
         return empty_figure("No purchase probabilities to show.")
     edges = pa["edges"]
     labels = [f"{a:.1f}–{b:.1f}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    fig = go.Figure(go.Bar(x=labels, y=pa["counts"], marker_color=PALETTE[0]))
-    fig.update_xaxes(title_text="P(buys in the next 90 days)")
+    fig = go.Figure(go.Bar(x=labels, y=pa["counts"], marker_color=PALETTE[0], name=_P_ACTIVE_NAME))
+    alive = _value(summary).get("p_alive")
+    if alive and alive.get("counts") and alive.get("edges") == edges:
+        fig.add_trace(
+            go.Bar(x=labels, y=alive["counts"], marker_color=PALETTE[1], name=alive["label"])
+        )
+        fig.update_layout(barmode="group")
+        fig.update_xaxes(title_text="Probability")
+        return base_layout(fig, height=340)
+    fig.update_xaxes(title_text=_P_ACTIVE_NAME)
     fig.update_yaxes(title_text="Customers")
     return base_layout(fig, height=340)
 

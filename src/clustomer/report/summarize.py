@@ -26,6 +26,7 @@ from clustomer.report.common import float_or_none as _float_or_none
 from clustomer.report.common import int_or_none as _int_or_none
 from clustomer.report.explain import summarize_details, summarize_migration
 from clustomer.report.kchoice import summarize_criteria
+from clustomer.report.strategy import summarize_strategy
 from clustomer.report.value import summarize_value
 from clustomer.segment.criteria import LOW_STABILITY, stability_label
 from clustomer.segment.result import FEATURE_COLUMNS, KSelection, SegmentationResult
@@ -364,7 +365,8 @@ def summarize_run(
         ``rules``, ``rules_text``, ``fidelity``, ``classifier``; see
         :func:`clustomer.report.explain.summarize_details`) and ``migration`` (a
         ``RunComparison.to_dict()`` against an earlier run); for the value section
-        ``backtest`` (a stored backtest) and ``values`` (per-customer value columns).
+        ``backtest`` (a stored backtest) and ``values`` (per-customer value columns);
+        for the strategy section ``playbook`` (a ``Playbook`` or a path; default otherwise).
     title : str, optional
         Report title; defaults to ``"Customer segments"``.
     generated_at : str, optional
@@ -379,7 +381,8 @@ def summarize_run(
         returns_only_customers (both: returns only, -1), unassigned_by_method (-2),
         without_segment, probabilities, rfm, projection,
         explained_variance, explain, migration, value`` (see
-        :func:`clustomer.report.value.summarize_value`). No customer keys anywhere.
+        :func:`clustomer.report.value.summarize_value`), ``strategy`` (see
+        :func:`clustomer.report.strategy.summarize_strategy`). No customer keys anywhere.
 
         ``k_mode`` is ``"criteria"`` (every criterion per k, in ``k_criteria``),
         ``"density"`` (the method found k itself) or ``"curves"`` (inertia and
@@ -447,6 +450,7 @@ def summarize_run(
         "explain": summarize_details(details, n_clustered=n_clustered),
         "migration": summarize_migration(run.get("migration")),
         "value": summarize_value(run, result.profiles),
+        "strategy": summarize_strategy(run, result),
     }
 
 

@@ -26,10 +26,13 @@ import pandas as pd
 
 from clustomer.report.common import float_or_none, int_or_none, plain
 
-__all__ = ["CONFIDENCE_LEVELS", "METRIC_COLUMNS", "P_ACTIVE_BINS", "summarize_value"]
+__all__ = ["BTYD_NAMES", "CONFIDENCE_LEVELS", "METRIC_COLUMNS", "P_ACTIVE_BINS", "summarize_value"]
 
 #: Bins of the ``p_active_90d`` histogram (equal width over 0..1).
 P_ACTIVE_BINS = 10
+
+#: The BTYD models whose P(alive) the report can show.
+BTYD_NAMES = {"bgnbd": "BG/NBD", "paretonbd": "Pareto/NBD"}
 
 #: Levels of ``value_confidence``, in the order shown.
 CONFIDENCE_LEVELS = ("high", "medium", "low")
@@ -124,6 +127,35 @@ def _p_active(values: pd.DataFrame) -> dict[str, Any] | None:
     }
 
 
+def _p_alive(bt: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The first non-degenerate BTYD model's P(alive) histogram, or a note why none."""
+    hists = {str(k): dict(h or {}) for k, h in dict(bt.get("p_alive") or {}).items()}
+    if not hists:
+        return None
+    for name, h in hists.items():
+        if not h.get("degenerate") and h.get("counts"):
+            return {
+                "model": name,
+                "label": f"P(alive), {BTYD_NAMES.get(name, name)}",
+                "edges": [float(e) for e in h.get("edges") or []],
+                "counts": [int_or_none(c) or 0 for c in h["counts"]],
+                "note": None,
+            }
+    names = " and ".join(BTYD_NAMES.get(n, n) for n in hists)
+    verb = "fits are" if len(hists) > 1 else "fit is"
+    return {
+        "model": None,
+        "label": None,
+        "edges": [],
+        "counts": [],
+        "note": (
+            f"P(alive) is not shown: the {names} {verb} degenerate on this data (nearly "
+            "everyone looks alive), so the histogram shows the probability of buying in "
+            "the next 90 days instead"
+        ),
+    }
+
+
 def _confidence(values: pd.DataFrame) -> list[dict[str, Any]]:
     if "value_confidence" not in values.columns:
         return []
@@ -180,8 +212,10 @@ def summarize_value(run: Mapping[str, Any], profiles: pd.DataFrame) -> dict[str,
     -------
     dict or None
         ``model, backtest_id, note, clv_12m_total, expected_revenue_90d_total,
-        customers, backtest, tracking, p_active, confidence, segments``; ``backtest``,
-        ``tracking`` and ``p_active`` may be None, the lists empty.
+        customers, backtest, tracking, p_active, p_alive, confidence, segments``;
+        ``backtest``, ``tracking``, ``p_active`` and ``p_alive`` (a non-degenerate BTYD
+        model's P(alive) histogram; when every fit is degenerate the backtest notes say
+        so) may be None, the lists empty.
     """
     details = run.get("details")
     info = dict(details.get("value") or {}) if isinstance(details, Mapping) else {}
@@ -197,6 +231,10 @@ def summarize_value(run: Mapping[str, Any], profiles: pd.DataFrame) -> dict[str,
     model = plain(info.get("model"))
     backtest_id = int_or_none(info.get("backtest_id"))
     stale = bt is not None and backtest_id is not None and bt.get("backtest_id") != backtest_id
+    table = _backtest(bt, model) if bt else None
+    p_alive = _p_alive(bt) if bt else None
+    if table is not None and p_alive is not None and p_alive["note"]:
+        table["notes"].append(p_alive["note"])
     return {
         "model": model,
         "backtest_id": backtest_id,
@@ -205,9 +243,10 @@ def summarize_value(run: Mapping[str, Any], profiles: pd.DataFrame) -> dict[str,
         "clv_12m_total": float_or_none(info.get("clv_12m_total")) or _sum(values, "clv_12m"),
         "expected_revenue_90d_total": _sum(values, "expected_revenue_90d"),
         "customers": p_active["customers"] if p_active else None,
-        "backtest": _backtest(bt, model) if bt else None,
+        "backtest": table,
         "tracking": _tracking(bt) if bt else None,
         "p_active": p_active,
+        "p_alive": p_alive if p_alive and p_alive["model"] else None,
         "confidence": confidence,
         "segments": segments,
     }

@@ -64,3 +64,13 @@ def insert_values(store: Store, run_id: int, values: pd.DataFrame) -> None:
         )
     finally:
         store.con.unregister("clustomer_values")
+
+
+def load_values(store: Store, run_id: int) -> pd.DataFrame:
+    """A run's value columns, one row per customer (empty if the run has none)."""
+    return store.df(
+        "SELECT customer_key, "
+        + ", ".join(VALUE_COLUMNS)
+        + " FROM customer_values WHERE run_id = ? ORDER BY customer_key",
+        [run_id],
+    )

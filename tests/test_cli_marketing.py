@@ -1,0 +1,124 @@
+"""The marketing commands end to end: plan, export, suppress, campaign, recommend."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from clustomer.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory, small_orders: Path) -> Path:
+    """A segmented workspace whose customers have e-mail addresses; C0001 and C0002
+    declined marketing."""
+    folder = tmp_path_factory.mktemp("shop")
+    lines = small_orders.read_text().splitlines()
+    header = lines[0] + ",email,first_name,marketing_consent"
+    body = []
+    for line in lines[1:]:
+        key = line.split(",", 1)[0]
+        consent = "no" if key in ("C0001", "C0002") else "yes"
+        body.append(f"{line},{key.lower()}@shop.example,Name{key[1:]},{consent}")
+    orders = folder / "orders.csv"
+    orders.write_text("\n".join([header, *body]) + "\n")
+    ws = folder / "shop.duckdb"
+    res = runner.invoke(app, ["segment", str(orders), "-w", str(ws), "--out", str(folder)])
+    assert res.exit_code == 0, res.output
+    return ws
+
+
+def _json(args: list[str]) -> dict:
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_plan_orders_segments_by_expected_value(shop: Path) -> None:
+    plan = _json(["plan", "-w", str(shop), "--contacts", "5"])
+    values = [s["expected_value"] for s in plan["segments"]]
+    assert values == sorted(values, reverse=True) and len(values) >= 2
+    assert all(s["objective"] and s["actions"] and s["channel"] for s in plan["segments"])
+    listed = [c["customer_key"] for c in plan["contact_this_week"]]
+    assert 0 < len(listed) <= 5
+    assert not {"C0001", "C0002"} & set(listed)  # declined marketing: never listed
+    text = runner.invoke(app, ["plan", "-w", str(shop)])
+    assert text.exit_code == 0 and "Contact this week" in text.stdout
+
+
+def test_export_consent_suppression_and_holdout(shop: Path, tmp_path: Path) -> None:
+    plan = _json(["plan", "-w", str(shop)])
+    top = plan["segments"][0]["name"]
+    out = tmp_path / "mc.csv"
+    args = ["export", "-w", str(shop), "--segment", top.upper(), "--format", "mailchimp"]
+    first = _json([*args, "--out", str(out), "--holdout", "20%", "--seed", "1"])
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["Email Address", "First Name", "Last Name", "Tags"]
+    assert len(rows) == first["n_written"] and first["n_control"] > 0
+    emails = {r["Email Address"] for r in rows}
+    assert all(e.endswith("@shop.example") for e in emails)
+    assert not {"c0001@shop.example", "c0002@shop.example"} & emails
+    # suppress one exported address: the next export leaves it out and says why
+    victim = sorted(emails)[0]
+    sup = runner.invoke(app, ["suppress", victim.upper(), "-w", str(shop)])
+    assert sup.exit_code == 0 and "1 added" in sup.stdout
+    second = _json([*args, "--out", str(out), "--holdout", "20%", "--seed", "1"])
+    with out.open(encoding="utf-8") as fh:
+        again = {r["Email Address"] for r in csv.DictReader(fh)}
+    assert victim not in again
+    assert second["excluded"].get("suppressed", 0) >= 1
+    # nothing printed names the suppressed address
+    shown = runner.invoke(app, [*args, "--out", str(out)])
+    assert victim not in shown.stdout and "Left out" in shown.stdout
+
+
+def test_campaign_record_outcomes_report_and_plan(shop: Path, tmp_path: Path) -> None:
+    from datetime import date
+
+    plan = _json(["plan", "-w", str(shop)])
+    seg = plan["segments"][0]["name"]
+    exp = _json(
+        ["export", "-w", str(shop), "--segment", seg, "--holdout", "50%", "--seed", "2"]
+        + ["--out", str(tmp_path / "a.csv")]
+    )
+    today = date.today().isoformat()
+    rec = runner.invoke(
+        app,
+        ["campaign", "record", "-w", str(shop), "--name", "Test", "--sent", today]
+        + ["--audience", str(exp["audience_id"])],
+    )
+    assert rec.exit_code == 0, rec.output
+    # outcomes: every treated customer converted, no control customer did
+    import duckdb
+
+    con = duckdb.connect(str(shop), read_only=True)
+    members = con.execute(
+        "SELECT customer_key, arm FROM audience_members WHERE audience_id = ?",
+        [exp["audience_id"]],
+    ).fetchall()
+    con.close()
+    outcome = tmp_path / "outcomes.csv"
+    outcome.write_text(
+        "customer_key,converted\n"
+        + "".join(f"{k},{1 if arm == 'treatment' else 0}\n" for k, arm in members)
+    )
+    imp = runner.invoke(app, ["campaign", "outcomes", "Test", str(outcome), "-w", str(shop)])
+    assert imp.exit_code == 0, imp.output
+    report = _json(["campaign", "report", "Test", "-w", str(shop)])
+    overall = report["overall"]
+    assert overall["treatment"]["conversion_rate"] == 1.0
+    assert overall["control"]["conversion_rate"] == 0.0
+    assert overall["p_value"] < 0.001
+    shown = runner.invoke(app, ["campaign", "report", "Test", "-w", str(shop)])
+    assert shown.exit_code == 0 and "p-value" in shown.stdout
+    small = _json(["campaign", "plan", "--baseline", "3%", "--lift", "2pp", "--list-size", "500"])
+    assert small["enough"] is False and small["needed"]["n_treatment"] == 1506
+    bad = runner.invoke(app, ["campaign", "plan", "--baseline", "three", "--lift", "2pp"])
+    assert bad.exit_code != 0 and "three" in bad.stderr
