@@ -150,11 +150,16 @@ def _command_names() -> list[str]:
     for c in app.registered_commands:
         assert c.name or c.callback is not None
         names.append(c.name or c.callback.__name__.replace("_", "-"))  # type: ignore[union-attr]
+    for group in app.registered_groups:  # sub-commands: "campaign record", ...
+        assert group.typer_instance is not None
+        names += [f"{group.name} {c.name}" for c in group.typer_instance.registered_commands]
     return sorted(names)
 
 
 def test_command_names_are_real() -> None:
-    assert {"import", "segment", "assign", "compare", "rules"} <= set(_command_names())
+    assert {"import", "segment", "assign", "compare", "rules", "campaign report"} <= set(
+        _command_names()
+    )
 
 
 @pytest.mark.parametrize("command", _command_names())
