@@ -220,6 +220,9 @@ def test_an_outcome_file_without_revenue_takes_revenue_from_orders(store, write_
         ("customer,converted\nA,1\nB,1,7\n", 3, None, "expected 2 fields, found 3"),
         ("customer,converted\nA,1\nB,nan\n", 3, "converted", "1/0, true/false"),
         ("customer,converted,revenue\nA,1,inf\n", 2, "revenue", "plain number"),
+        # a line separator or form feed inside a cell does not end a line
+        ('customer,note,converted\nA,"x\u2028y",1\nB,z,maybe\n', 3, "converted", "'maybe'"),
+        ("customer,note,converted\nA,x\fy,1\nB,z,maybe\n", 3, "converted", "'maybe'"),
     ],
 )
 def test_a_bad_outcome_line_names_line_and_column_and_stores_nothing(

@@ -50,6 +50,7 @@ def test_plan_orders_segments_by_expected_value(shop: Path) -> None:
     assert not {"C0001", "C0002"} & set(listed)  # declined marketing: never listed
     text = runner.invoke(app, ["plan", "-w", str(shop)])
     assert text.exit_code == 0 and "Contact this week" in text.stdout
+    assert "forecast revenue 90 days" in text.stdout  # given beside the expected value
 
 
 def test_export_consent_suppression_and_holdout(shop: Path, tmp_path: Path) -> None:
@@ -118,7 +119,64 @@ def test_campaign_record_outcomes_report_and_plan(shop: Path, tmp_path: Path) ->
     assert overall["p_value"] < 0.001
     shown = runner.invoke(app, ["campaign", "report", "Test", "-w", str(shop)])
     assert shown.exit_code == 0 and "p-value" in shown.stdout
+    assert "revenue per customer:" in shown.stdout  # the Welch interval is shown too
     small = _json(["campaign", "plan", "--baseline", "3%", "--lift", "2pp", "--list-size", "500"])
     assert small["enough"] is False and small["needed"]["n_treatment"] == 1506
     bad = runner.invoke(app, ["campaign", "plan", "--baseline", "three", "--lift", "2pp"])
     assert bad.exit_code != 0 and "three" in bad.stderr
+
+
+def test_export_with_nobody_in_the_file_says_so() -> None:
+    from clustomer.cli_render import OUT
+    from clustomer.cli_render_marketing import print_export
+
+    data = {
+        "n_written": 0,
+        "n_control": 1,
+        "segment": "Solo",
+        "path": "a.csv",
+        "format": "csv",
+        "holdout": 0.5,
+        "seed": 1,
+        "audience_id": 1,
+        "excluded": {},
+    }
+    with OUT.capture() as empty:
+        print_export(data)
+    with OUT.capture() as full:
+        print_export({**data, "n_written": 1})
+    assert "Wrote 0 customers" in empty.get() and "no customers" in empty.get()
+    assert "no customers" not in full.get()
+
+
+def test_plan_masks_email_keys_unless_asked(tmp_path: Path, small_orders: Path) -> None:
+    # customers keyed by their e-mail address, as in a Shopify export
+    lines = small_orders.read_text().splitlines()
+    rows = [lines[0]] + [f"{ln[:5].lower()}@shop.example{ln[5:]}" for ln in lines[1:]]
+    orders = tmp_path / "by_email.csv"
+    orders.write_text("\n".join(rows) + "\n")
+    ws = tmp_path / "email.duckdb"
+    res = runner.invoke(app, ["segment", str(orders), "-w", str(ws), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    masked = runner.invoke(app, ["plan", "-w", str(ws), "--json"])
+    shown = runner.invoke(app, ["plan", "-w", str(ws), "--json", "--show-keys"])
+    assert masked.exit_code == 0 and shown.exit_code == 0
+    keys = [c["customer_key"] for c in json.loads(shown.stdout)["contact_this_week"]]
+    assert keys and all("@" in k for k in keys)
+    for key in keys:
+        assert key not in masked.stdout
+        assert key in shown.stdout
+
+
+def test_campaign_plan_holdout_and_hashed_suppression(shop: Path) -> None:
+    even = _json(["campaign", "plan", "--baseline", "3%", "--lift", "2pp"])
+    tenth = _json(["campaign", "plan", "--baseline", "3%", "--lift", "2pp", "--holdout", "10%"])
+    assert tenth["needed"]["total"] > even["needed"]["total"]  # an uneven split costs power
+    assert tenth["needed"]["n_control"] < tenth["needed"]["n_treatment"]
+    import hashlib
+
+    digest = hashlib.sha256(b"c0003@shop.example").hexdigest()
+    res = runner.invoke(app, ["suppress", digest, "--hashed", "-w", str(shop)])
+    assert res.exit_code == 0 and "1 added" in res.stdout
+    plan = _json(["plan", "-w", str(shop), "--contacts", "300"])
+    assert "C0003" not in [c["customer_key"] for c in plan["contact_this_week"]]

@@ -34,7 +34,21 @@ from clustomer.store.db import Store
 from clustomer.store.runs import save_run
 from clustomer.store.values import VALUE_COLUMNS
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# OWASP's list, ASVS 1.2.10's NUL, a line feed, and the full-width signs
+FORMULA_STARTS = (
+    "=",
+    "+",
+    "-",
+    "@",
+    "\t",
+    "\r",
+    "\n",
+    "\0",
+    "\uff1d",
+    "\uff0b",
+    "\uff0d",
+    "\uff20",
+)
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -276,6 +290,13 @@ def test_formula_cells_are_escaped(ws: Workspace, tmp_path: Path) -> None:
     assert [unescape_cell(r["customer_key"]) for r in got] == ["-5", "K2"]
     assert [unescape_cell(r["last_name"]) for r in got] == ["+1", "\tTab"]
     assert unescape_cell(got[1]["first_name"]) == "@SUM(A1)"
+
+
+def test_every_formula_start_is_escaped_and_round_trips() -> None:
+    for start in FORMULA_STARTS:
+        text = f"{start}HYPERLINK(1)"
+        assert escape_cell(text) == "'" + text, repr(start)
+        assert unescape_cell(escape_cell(text)) == text
 
 
 def test_numbers_are_not_escaped() -> None:

@@ -202,7 +202,7 @@ def test_error_mid_write_keeps_old_file(tmp_path: Path) -> None:
                 raise OSError("disk full")
             yield [f"k{i}@example.com"]
 
-    with pytest.raises(OSError):
+    with pytest.raises(ClustomerError, match="cannot write .*old.csv: disk full"):
         write_csv_atomic(out, ["Email"], rows())
     assert out.read_bytes() == b"old contents\n"
     assert [p.name for p in tmp_path.iterdir()] == ["old.csv"]
@@ -223,7 +223,7 @@ def test_failed_export_records_nothing(
         raise OSError("disk full")
 
     monkeypatch.setattr(audience, "render_rows", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(ClustomerError, match="disk full"):
         export_segment(shop, "Champions", out=out, holdout="50%", seed=1)
     assert out.read_text() == "previous export\n"
     assert [p.name for p in tmp_path.iterdir()] == ["a.csv"]
@@ -274,3 +274,35 @@ def test_no_run_and_unknown_format(ws: Workspace, tmp_path: Path) -> None:
     make_run(ws.store, {"S": ["K1"]})
     with pytest.raises(InputError, match="mailchimp, klaviyo, customer-match, csv"):
         export_segment(ws.store, "S", fmt="excel", out=tmp_path / "a.csv")
+
+
+# -- review of issue 5: suppression matching, unwritable targets -----------------------
+def test_suppressed_key_matches_any_case_and_float_form(shop: Store, tmp_path: Path) -> None:
+    add_suppression(shop, "c1")  # the workspace key is "C1"
+    kind, value = add_suppression(shop, "C2.0")  # as a spreadsheet may print the key
+    assert (kind, value) == ("customer_key", "C2")
+    result = export_segment(shop, "Champions", fmt="csv", out=tmp_path / "a.csv")
+    assert result.excluded["suppressed"] == 2
+    assert {r["customer_key"] for r in read_dicts(tmp_path / "a.csv")} == {"C3", "C4"}
+    assert {"C1", "C2"} <= suppressed_keys(shop)
+
+
+def test_key_that_is_a_suppressed_address_is_excluded(ws: Workspace, tmp_path: Path) -> None:
+    # Shopify: the customer key is the address; here there is no contact row to match
+    make_run(ws.store, {"S": ["anna@example.com", "bob@example.com"]})
+    add_suppression(ws.store, "Anna@Example.com ")
+    result = export_segment(ws.store, "S", fmt="csv", out=tmp_path / "a.csv")
+    assert result.excluded == {"suppressed": 1} and result.n_written == 1
+    assert "anna" not in (tmp_path / "a.csv").read_text(encoding="utf-8")
+    assert "anna@example.com" in suppressed_keys(ws.store)
+
+
+def test_unwritable_target_names_the_file_not_a_temporary(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a folder"):
+        write_csv_atomic(tmp_path, ["Email"], [])
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ClustomerError, match=r"cannot write .*file[/\\]a\.csv") as info:
+        write_csv_atomic(blocker / "a.csv", ["Email"], [])
+    assert ".tmp" not in str(info.value)
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]

@@ -94,6 +94,11 @@ def plan(
             return ws.plan(run_id=run, playbook=playbook, contact_limit=contacts)
 
     data = call(work).to_dict()
+    if not show_keys:  # keys that are e-mail addresses (Shopify) stay masked
+        from clustomer.errors import mask_emails
+
+        for contact in data["contact_this_week"]:
+            contact["customer_key"] = mask_emails(str(contact["customer_key"]))
     if json_:
         _echo_json(data)
         return
@@ -155,12 +160,16 @@ def suppress(
     ],
     workspace: WorkspaceOpt = DEFAULT_WS,
     reason: Annotated[str | None, typer.Option("--reason", help="Why (kept with it).")] = None,
+    hashed: Annotated[
+        bool,
+        typer.Option("--hashed", help="The values are SHA-256 digests of e-mail addresses."),
+    ] = False,
 ) -> None:
     """Add people to the suppression list: they never appear in an export again."""
 
     def work() -> Any:
         with _open(workspace) as ws:
-            return ws.suppress(values, reason=reason)
+            return ws.suppress(values, reason=reason, hashed=hashed)
 
     added = call(work)
     out.print(f"{added} added to the suppression list ({len(values)} given).")
@@ -243,6 +252,9 @@ def campaign_plan(
         str | None, typer.Option("--segment", help="Use this segment's size as the list.")
     ] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
+    holdout: Annotated[
+        str, typer.Option("--holdout", help="The control group's share, as in export.")
+    ] = "50%",
     power: Annotated[float, typer.Option("--power", min=0.5, max=0.99)] = 0.8,
     alpha: Annotated[float, typer.Option("--alpha", min=0.001, max=0.2)] = 0.05,
     json_: JsonOpt = False,
@@ -252,6 +264,7 @@ def campaign_plan(
     def work() -> Any:
         from clustomer.campaign import parse_lift, parse_rate
         from clustomer.campaign import plan as plan_test
+        from clustomer.export import parse_holdout
 
         size = list_size
         if segment is not None:
@@ -263,6 +276,7 @@ def campaign_plan(
             list_size=size,
             power=power,
             alpha=alpha,
+            control_share=parse_holdout(holdout),
             list_name=f"Segment {segment}" if segment else None,
         )
 

@@ -62,7 +62,8 @@ def print_plan(data: dict[str, Any], *, show_keys: bool = False) -> None:
     for s in data["segments"]:
         OUT.print(
             f"\n[bold]{escape(s['name'])}[/] — {s['size']:,} customers, expected value "
-            f"{_money(s['expected_value'])} ({_pct(s['expected_value_share'], 0)})"
+            f"{_money(s['expected_value'])} ({_pct(s['expected_value_share'], 0)}), "
+            f"forecast revenue 90 days {_money(s.get('expected_revenue_90d'))}"
             f"  [dim]{escape(s['archetype'])} playbook[/]\n"
             f"  objective: {escape(s['objective'])}"
             + "".join(f"\n  · {escape(a)}" for a in s["actions"])
@@ -73,7 +74,7 @@ def print_plan(data: dict[str, Any], *, show_keys: bool = False) -> None:
     contacts = data["contact_this_week"]
     if not contacts:
         return
-    t = Table(title="Contact this week", title_justify="left", caption=data["contact_rule"])
+    t = Table(title="Contact this week", title_justify="left", caption=escape(data["contact_rule"]))
     for col in ("customer", "segment", "CLV 12m", "P(active)", "at risk"):
         t.add_column(
             col, justify="left" if col in ("customer", "segment") else "right", no_wrap=True
@@ -98,6 +99,11 @@ def print_export(data: dict[str, Any]) -> None:
         f"Wrote {data['n_written']:,} customers of {escape(str(data['segment']))} to "
         f"{escape(data['path'])} ({data['format']})."
     )
+    if not data["n_written"]:
+        OUT.print(
+            "[yellow]The file has no customers: nobody in the segment can be sent this "
+            "format (see below), or the holdout took them all.[/]"
+        )
     if data["n_control"]:
         OUT.print(
             f"Held out {data['n_control']:,} as the control group "
@@ -147,7 +153,14 @@ def print_campaign_report(data: dict[str, Any]) -> None:
     for seg in data["segments"]:
         _comparison_rows(t, seg)
     OUT.print(t)
-    OUT.print(escape(data["overall"]["summary"]))
+    groups = [data["overall"], *(data["segments"] if len(data["segments"]) > 1 else [])]
+    for c in groups:
+        OUT.print(escape(c["summary"]))
+        if c["revenue_diff"] is not None:
+            OUT.print(
+                f"  revenue per customer: {c['revenue_diff']:+,.2f} "
+                f"({data['confidence']:.0%} CI {_ci(c['revenue_diff_ci'], 1.0, '')})"
+            )
     for note in [*data["notes"], *data["overall"]["notes"]]:
         OUT.print(f"[dim]· {escape(note)}[/]")
 

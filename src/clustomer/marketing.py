@@ -186,16 +186,19 @@ class MarketingMixin:
             recommendations=recs,
         )
 
-    def suppress(self, values: Iterable[str], *, reason: str | None = None) -> int:
+    def suppress(
+        self, values: Iterable[str], *, reason: str | None = None, hashed: bool = False
+    ) -> int:
         """Add e-mail addresses (stored hashed) or customer keys to the suppression list;
-        return how many were new."""
+        return how many were new. ``hashed``: the values are SHA-256 digests of
+        addresses already."""
         from clustomer.export import add_suppression
         from clustomer.store.audiences import list_suppressions
 
         before = len(list_suppressions(self.store))
         with self.store.transaction():
             for value in values:
-                add_suppression(self.store, value, reason)
+                add_suppression(self.store, value, reason, kind="email_sha256" if hashed else None)
         return len(list_suppressions(self.store)) - before
 
     # -- campaigns -----------------------------------------------------------------------

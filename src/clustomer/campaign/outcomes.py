@@ -19,6 +19,7 @@ file replaces any earlier outcomes of the campaign, in one transaction.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from dataclasses import asdict, dataclass
@@ -123,7 +124,9 @@ def read_outcome_file(path: Path) -> pd.DataFrame:
         raise InputError("is not UTF-8 text; save it as UTF-8 CSV", file=name, line=line) from None
     except OSError as exc:
         raise InputError(f"cannot read it: {exc.strerror}", file=str(path)) from None
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=_delimiter(text), strict=True)
+    # lines end at \n, \r\n or \r only: str.splitlines would also split at \f, \x85 or
+    # \u2028 inside a cell and put every later line number off
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text), strict=True)
     try:
         header = next(reader)
     except StopIteration:

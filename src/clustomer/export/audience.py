@@ -26,7 +26,7 @@ from clustomer.errors import ClustomerError, InputError
 from clustomer.export.formats import ExportContext, get_format, render_rows, top_products
 from clustomer.export.holdout import CONTROL, new_seed, parse_holdout, split_holdout
 from clustomer.export.safety import email_sha256, is_valid_email, write_csv_atomic
-from clustomer.export.suppression import suppressed_hashes
+from clustomer.export.suppression import key_matches, suppressed_hashes
 from clustomer.store.audiences import (
     run_exists,
     run_segments,
@@ -125,7 +125,8 @@ def screen_members(
 
     Adds ``email`` (trimmed; None when empty) and ``email_sha256`` to the eligible rows.
     Consent FALSE excludes unless ``include_unconsented``; NULL (the source does not
-    say) does not. The suppression list is honoured whatever the options.
+    say) does not. The suppression list is honoured whatever the options: a suppressed
+    key matches ignoring case (see :func:`~clustomer.export.suppression.key_matches`).
 
     Examples
     --------
@@ -153,9 +154,10 @@ def screen_members(
     def mark(mask: Any, why: str) -> None:
         reason[np.asarray(mask, dtype=bool) & reason.isna().to_numpy()] = why
 
-    keys = frame["customer_key"].astype(str)
+    # a key matches ignoring case and "12346.0"; a key that is an address, by its digest
+    by_key = key_matches(frame["customer_key"].astype(str), {*suppressed_keys, *suppressed_hashes})
     mark(
-        keys.isin(suppressed_keys).to_numpy()
+        np.array(by_key, dtype=bool)
         | np.array([h is not None and h in suppressed_hashes for h in hashes], dtype=bool),
         "suppressed",
     )

@@ -2,10 +2,12 @@
 
 Three jobs, each small:
 
-- **CSV injection** (OWASP, "CSV Injection"): a free-text cell that starts with ``=``,
-  ``+``, ``-``, ``@``, a tab or a carriage return would be run as a formula by Excel,
-  LibreOffice or Google Sheets. :func:`escape_cell` prefixes such a cell with a single
-  quote, which spreadsheets show as text; :func:`unescape_cell` undoes it exactly.
+- **CSV injection** (OWASP, "CSV Injection"; OWASP ASVS 1.2.10): a free-text cell that
+  starts with ``=``, ``+``, ``-``, ``@``, a tab, a carriage return, a line feed or a NUL
+  (or the full-width ``＝ ＋ － ＠`` that some spreadsheets also read as formula signs)
+  would be run as a formula by Excel, LibreOffice or Google Sheets. :func:`escape_cell`
+  prefixes such a cell with a single quote, which spreadsheets show as text;
+  :func:`unescape_cell` undoes it exactly.
 - **E-mail addresses** are *validated*, not escaped: an importer must receive the address
   itself. :func:`is_valid_email` accepts only addresses that start with a letter, digit or
   underscore, so a valid address can never start a formula; invalid ones are left out of
@@ -27,8 +29,11 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-#: First characters that make a spreadsheet read a cell as a formula (OWASP).
-FORMULA_STARTS = frozenset("=+-@\t\r")
+from clustomer.errors import ClustomerError, InputError
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, ASVS 1.2.10),
+#: with the full-width signs that some spreadsheets read the same way.
+FORMULA_STARTS = frozenset("=+-@\t\r\n\0\uff1d\uff0b\uff0d\uff20")
 
 #: The prefix that makes a spreadsheet show a cell as text.
 ESCAPE = "'"
@@ -127,6 +132,13 @@ def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[
     removed and ``path`` is left as it was — absent, or the previous file. A new file is
     readable by its owner only (it holds personal data); a replaced file keeps its mode.
 
+    Raises
+    ------
+    InputError
+        ``path`` is a folder.
+    ClustomerError
+        The file cannot be written (the message names ``path``, not the temporary file).
+
     Examples
     --------
     >>> import tempfile
@@ -139,9 +151,14 @@ def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[
     >>> import shutil; shutil.rmtree(folder)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = path.stat().st_mode & 0o777 if path.exists() else None
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise InputError("is a folder: give the name of the file to write", file=str(path))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else None
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise ClustomerError(f"cannot write {path}: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
@@ -153,6 +170,8 @@ def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[
         if mode is not None:
             os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):  # name the file asked for, not the temporary one
+            raise ClustomerError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise

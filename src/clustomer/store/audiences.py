@@ -88,6 +88,15 @@ def list_suppressions(store: Store) -> pd.DataFrame:
     )
 
 
+def customer_keys(store: Store) -> list[str]:
+    """Every customer key the workspace knows (customers, contacts and assignments)."""
+    rows = store.rows(
+        "SELECT customer_key FROM customers UNION SELECT customer_key FROM contacts "
+        "UNION SELECT customer_key FROM assignments"
+    )
+    return sorted(str(k) for (k,) in rows if k is not None)
+
+
 def contact_emails(store: Store) -> pd.DataFrame:
     """``customer_key, email`` of every contact that has an address."""
     return store.df(
