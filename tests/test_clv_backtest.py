@@ -388,7 +388,26 @@ def test_backtest_errors() -> None:
     with pytest.raises(ClustomerError, match="unknown model"):
         backtest(days, horizon=5, models=("magic",))
     assert set(MODELS) >= {"bgnbd", "paretonbd", "naive", "gbm"}
-    assert set(DEFAULT_MODELS) == set(MODELS) - {"hybrid"}
+    assert set(DEFAULT_MODELS) == set(MODELS)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_every_backtested_model_gives_value_columns(model: str) -> None:
+    # whichever model the backtest picks, `segment` can predict with it
+    from clustomer.clv.values import customer_values
+
+    rng = np.random.default_rng(3)
+    day = pd.date_range("2022-01-03", "2023-12-31", freq="D")
+    rows = [
+        (f"c{i}", d, float(rng.integers(5, 50)))
+        for i in range(60)
+        for d in day[rng.random(len(day)) < 0.01 * (1 + i % 4)]
+    ]
+    days = pd.DataFrame(rows, columns=["customer_key", "day", "revenue"])
+    values = customer_values(days, "2024-01-01", model=model)
+    assert len(values) == days["customer_key"].nunique()
+    cols = ["p_active_90d", "expected_orders_90d", "expected_revenue_90d", "clv_12m"]
+    assert np.isfinite(values[cols].to_numpy()).all() and values["clv_12m"].sum() > 0
 
 
 # The product owner's anchors, measured with lifetimes 0.11.3 on the bundled sample.

@@ -271,7 +271,7 @@ def test_segment_adds_value_columns_from_the_backtests_best_model(tmp_path: Path
     assert (table[value_cols] >= 0).all().all() and (table["p_active_90d"] <= 1).all()
     assert set(table["value_confidence"]) <= {"low", "medium", "high"}
     data = json.loads(res.stdout)
-    assert data["value"]["model"] in {"naive", "gbm", "ensemble", "bgnbd", "paretonbd"}
+    assert data["value"]["model"] in {"naive", "gbm", "ensemble", "hybrid", "bgnbd", "paretonbd"}
     assert all(s["clv_12m_total"] is not None for s in data["segments"])
     bt = runner.invoke(app, ["backtest", "-w", str(ws_path), "--json"])
     assert bt.exit_code == 0, bt.output

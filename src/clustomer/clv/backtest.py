@@ -75,10 +75,9 @@ MODELS = (
     "ensemble",
     "hybrid",
 )
-#: What :func:`backtest` runs unless told otherwise. ``hybrid`` is left out until
-#: :func:`clustomer.clv.values.customer_values` can predict with it: the best model of the
-#: default set must be one the value columns can use.
-DEFAULT_MODELS = tuple(m for m in MODELS if m != "hybrid")
+#: What :func:`backtest` runs unless told otherwise: every model (the best of them must
+#: be one :func:`clustomer.clv.values.customer_values` can predict with; all are).
+DEFAULT_MODELS = MODELS
 LABELS = {
     "bgnbd": "BG/NBD + Gamma-Gamma",
     "paretonbd": "Pareto/NBD + Gamma-Gamma",

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clustomer.clv.baselines import features_at, gbm_predict, naive_rate
+from clustomer.clv.baselines import features_at, gbm_predict, naive_rate, seasonal_uplift
 from clustomer.clv.transactions import as_day, check_days, rfm_summary
 from clustomer.errors import ClustomerError
 
@@ -120,12 +120,22 @@ def customer_values(
             pred = naive_rate(d, cut, HORIZON_DAYS, since="first")
         elif model == "gbm":
             pred = gbm_predict(d, cut, HORIZON_DAYS, random_state=random_state)
+        elif model == "gbm_seasonal":
+            pred = gbm_predict(d, cut, HORIZON_DAYS, random_state=random_state)
+            uplift = seasonal_uplift(d, cut, HORIZON_DAYS)
+            if uplift is not None:  # else: the data no longer covers a year earlier
+                pred[["orders", "revenue"]] *= uplift
         elif model == "ensemble":
             a = naive_rate(d, cut, HORIZON_DAYS)
             b = gbm_predict(d, cut, HORIZON_DAYS, random_state=random_state).reindex(a.index)
             pred = (a + b) / 2
         elif model == "naive":
             pred = naive_rate(d, cut, HORIZON_DAYS)
+        elif model == "hybrid":
+            from clustomer.clv.hybrid import hybrid_predict
+
+            pred = hybrid_predict(d, cut, HORIZON_DAYS, random_state=random_state)
+            pred = pred.drop(columns="orders_median")
         else:
             raise ClustomerError(f"no value model called {model!r}")
         pred["clv"] = _discounted_months(pred["revenue"] / HORIZON_DAYS * _MONTH_DAYS)
