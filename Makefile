@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint pytest bench bench-methods clean
+.PHONY: demo test lint pytest bench bench-methods bench-recommend clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,10 +34,16 @@ pytest: $(DEVSTAMP)
 	$(BIN)/pytest
 
 ## make bench: 10M-line synthetic benchmark (not a test), then the fit time of every
-## segmentation method on its 450,000 customers; writes bench/results.json, bench/methods.json
+## segmentation method on its 450,000 customers, then recommendations for all of them;
+## writes bench/results.json, bench/methods.json, bench/recommend.json
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/methods.py
+	$(BIN)/python bench/recommend.py
+
+## make bench-recommend: top-10 recommendations for the 450,000 customers; bench/recommend.json
+bench-recommend: $(STAMP)
+	$(BIN)/python bench/recommend.py
 
 ## make bench-methods: fit time per segmentation method, 450,000 customers; writes bench/methods.json
 bench-methods: $(STAMP)

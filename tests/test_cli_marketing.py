@@ -180,3 +180,52 @@ def test_campaign_plan_holdout_and_hashed_suppression(shop: Path) -> None:
     assert res.exit_code == 0 and "1 added" in res.stdout
     plan = _json(["plan", "-w", str(shop), "--contacts", "300"])
     assert "C0003" not in [c["customer_key"] for c in plan["contact_this_week"]]
+
+
+def test_recommend_writes_ranked_products_with_reasons(shop: Path, tmp_path: Path) -> None:
+    out = tmp_path / "recs.csv"
+    res = _json(["recommend", "-w", str(shop), "--out", str(out), "--top", "3"])
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == [
+        "customer_key",
+        "rank",
+        "product_id",
+        "product_name",
+        "score",
+        "reason",
+    ]
+    assert len(rows) == res["rows"] and res["customers"] > 250
+    per_customer: dict[str, list[int]] = {}
+    for r in rows:
+        per_customer.setdefault(r["customer_key"], []).append(int(r["rank"]))
+        assert r["reason"] and "@" not in r["reason"]
+    assert all(ranks == list(range(1, len(ranks) + 1)) for ranks in per_customer.values())
+    assert max(len(r) for r in per_customer.values()) == 3
+    # new items only: never a product the customer bought
+    import pandas as pd
+
+    bought = pd.read_csv(shop.parent / "orders.csv", usecols=["customer_id", "product_id"])
+    pairs = set(zip(bought["customer_id"], bought["product_id"], strict=True))
+    new = tmp_path / "new.csv"
+    _json(["recommend", "-w", str(shop), "--out", str(new), "--new-items-only"])
+    with new.open(encoding="utf-8") as fh:
+        fresh = [(r["customer_key"], r["product_id"]) for r in csv.DictReader(fh)]
+    assert fresh and not set(fresh) & pairs
+    bt = _json(["backtest", "--recommend", "-w", str(shop)])
+    assert bt["users"] > 0 and 0 <= bt["recommenders"]["blend"]["any"]["hit"] <= 1
+
+
+def test_klaviyo_export_carries_top_products(shop: Path, tmp_path: Path) -> None:
+    plan = _json(["plan", "-w", str(shop)])
+    seg = plan["segments"][-1]["name"]
+    out = tmp_path / "k.csv"
+    res = _json(
+        ["export", "-w", str(shop), "--segment", seg, "--format", "klaviyo", "--out", str(out)]
+    )
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0])[0] == "Email" and "top_products" in rows[0]
+    assert len(rows) == res["n_written"] > 0
+    filled = [r["top_products"] for r in rows if r["top_products"]]
+    assert len(filled) == len(rows) and all(1 <= len(t.split(" | ")) <= 3 for t in filled)

@@ -41,20 +41,35 @@ def print_recommend(data: dict[str, Any]) -> None:
 
 def print_recommend_backtest(data: dict[str, Any]) -> None:
     """``clustomer backtest --recommend``: hit and recall per recommender."""
+    top = data["top"]
     t = Table(
         title=f"Recommendations backtest: cutoff {data['cutoff']}, {data['users']:,} users "
         f"who bought in the next {data['horizon']} days",
         title_justify="left",
     )
-    for col in ("recommender", f"hit@{data['top']}", f"recall@{data['top']}"):
-        t.add_column(col, justify="left" if col == "recommender" else "right")
-    for row in data["table"]:
+    t.add_column("recommender")
+    for col in (f"hit@{top}", f"recall@{top}", f"hit@{top} new", f"recall@{top} new"):
+        t.add_column(col, justify="right")
+
+    def cell(v: float | None) -> str:
+        return "—" if v is None else f"{v:.3f}"
+
+    for name, res in data["recommenders"].items():
         t.add_row(
-            escape(str(row["name"])),
-            f"{row['hit']:.3f}" if row.get("hit") is not None else "—",
-            f"{row['recall']:.3f}" if row.get("recall") is not None else "—",
+            escape(name),
+            cell(res["any"]["hit"]),
+            cell(res["any"]["recall"]),
+            cell(res["new"]["hit"]),
+            cell(res["new"]["recall"]),
         )
     OUT.print(t)
+    notes = (data.get("fit") or {}).get("notes") or []
+    for note in notes:
+        OUT.print(f"[dim]· {escape(note)}[/]")
+    OUT.print(
+        "[dim]new: only products the user had not bought before the cutoff, scored against "
+        "the new products they bought[/]"
+    )
 
 
 def print_plan(data: dict[str, Any], *, show_keys: bool = False) -> None:

@@ -50,7 +50,7 @@ class MarketingMixin:
         new_items_only: bool = False,
         exclude: Iterable[str] | None = None,
         run_id: int | None = None,
-        customers: Sequence[str] | None = None,
+        customers: Iterable[str] | None = None,
     ) -> pd.DataFrame:
         """Each customer's top products with a reason per product.
 
@@ -65,16 +65,14 @@ class MarketingMixin:
         if lines.empty:
             raise ClustomerError("the workspace has no order lines to recommend from")
         rules = [*DEFAULT_EXCLUDE, *(exclude or [])]
-        recs = recommend(
+        return recommend(
             lines,
             top=top,
             new_items_only=new_items_only,
             exclude=rules,
             segments=self._segment_names(run_id),
+            customers=None if customers is None else list(customers),
         )
-        if customers is not None:
-            recs = recs[recs["customer_key"].isin(set(customers))].reset_index(drop=True)
-        return recs
 
     def write_recommendations(self, path: Path, **options: Any) -> dict[str, Any]:
         """Write :meth:`recommendations` to a CSV file (atomically); return counts."""
@@ -169,11 +167,19 @@ class MarketingMixin:
 
         Klaviyo files carry each customer's top three recommended products.
         """
-        from clustomer.export import export_segment, get_format
+        from clustomer.export import export_segment, get_format, resolve_segment
+        from clustomer.store.runs import latest_run_id, load_assignments
 
         recs = None
-        if get_format(fmt).name == "klaviyo":
-            recs = self.recommendations(top=3, run_id=run_id)
+        if get_format(fmt).name == "klaviyo":  # the segment's own top products
+            rid = latest_run_id(self.store) if run_id is None else run_id
+            sid, _ = resolve_segment(self.store, segment, rid)
+            members = load_assignments(self.store, rid)
+            keys = members.loc[members["segment_id"] == sid, "customer_key"]
+            try:
+                recs = self.recommendations(top=3, run_id=rid, customers=keys)
+            except ClustomerError:  # no order lines to recommend from: no top products
+                recs = None
         return export_segment(
             self.store,
             segment,
@@ -248,5 +254,6 @@ class MarketingMixin:
 
 def _reason_kinds(reasons: pd.Series) -> pd.Series:
     """How many recommendations came for each kind of reason (its first words)."""
-    kinds = reasons.astype(str).str.extract(r"^(you buy|bought together|popular|new)", expand=False)
+    pattern = r"^(you buy|you bought|bought together|popular in your segment|popular)"
+    kinds = reasons.astype(str).str.extract(pattern, expand=False)
     return kinds.fillna("other").value_counts()

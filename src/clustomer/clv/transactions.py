@@ -38,12 +38,7 @@ import numpy as np
 import pandas as pd
 
 from clustomer.errors import ClustomerError
-
-#: the WHERE clause of a clean line of ``order_lines``
-CLEAN_LINE = (
-    "NOT is_return AND revenue > 0 "
-    "AND (quantity > 0 OR quantity IS NULL) AND (unit_price > 0 OR unit_price IS NULL)"
-)
+from clustomer.store.lines import CLEAN_LINE
 
 CUSTOMER_DAYS_SQL = f"""
 SELECT customer_key, CAST(ts AS DATE) AS day, sum(revenue) AS revenue
