@@ -229,3 +229,21 @@ def test_klaviyo_export_carries_top_products(shop: Path, tmp_path: Path) -> None
     assert len(rows) == res["n_written"] > 0
     filled = [r["top_products"] for r in rows if r["top_products"]]
     assert len(filled) == len(rows) and all(1 <= len(t.split(" | ")) <= 3 for t in filled)
+
+
+def test_serve_makes_a_private_token_and_warns_off_localhost(
+    shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    seen: dict = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(kw, app=app))
+    token = tmp_path / "cfg" / "token"
+    res = runner.invoke(
+        app, ["serve", "-w", str(shop), "--host", "0.0.0.0", "--token-file", str(token)]
+    )
+    assert res.exit_code == 0, res.output
+    assert token.exists() and token.stat().st_mode & 0o777 == 0o600
+    assert token.read_text().strip() not in res.output  # the token is never printed
+    assert "warning" in res.stderr and "0.0.0.0" in res.stderr
+    assert seen["host"] == "0.0.0.0" and seen["access_log"] is False

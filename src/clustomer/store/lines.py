@@ -26,7 +26,13 @@ import pyarrow.compute as pc
 from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 
-__all__ = ["CLEAN_LINE", "LINE_COLUMNS", "clean_lines", "customer_countries"]
+__all__ = [
+    "CLEAN_LINE",
+    "LINE_COLUMNS",
+    "clean_lines",
+    "customer_countries",
+    "customer_order_lines",
+]
 
 #: the WHERE clause of a clean line of ``order_lines`` (one definition for every model)
 CLEAN_LINE = (
@@ -155,3 +161,10 @@ def customer_countries(store: Store) -> pd.Series:
         index=pd.Index(rows["customer_key"].astype(str), name="customer_key"),
         name="country",
     )
+
+
+def customer_order_lines(store: Store, key: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One customer's stored order lines (by time) and their ``customers`` row."""
+    lines = store.df("SELECT * FROM order_lines WHERE customer_key = ? ORDER BY ts", [key])
+    row = store.df("SELECT * FROM customers WHERE customer_key = ?", [key])
+    return lines, row

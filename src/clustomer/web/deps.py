@@ -1,0 +1,124 @@
+"""The app's shared state and the dependencies routes declare (``Annotated[..., Depends()]``).
+
+One :class:`AppState` per app, made in the lifespan handler: the one open workspace, the
+lock that serialises every use of it (a DuckDB connection is used by one thread at a time,
+and only one process may hold the file), the token, the model and recommendation caches,
+the background jobs.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from clustomer.web.jobs import JobRegistry
+from clustomer.web.scoring import ModelCache
+from clustomer.web.security import SESSION_COOKIE, check_token, verify_session
+from clustomer.web.settings import Settings
+from clustomer.workspace import Workspace
+
+__all__ = [
+    "ApiAuth",
+    "AppState",
+    "PageAuth",
+    "State",
+    "get_state",
+    "require_session",
+    "require_token",
+]
+
+
+@dataclass
+class AppState:
+    """Everything one running app shares between requests."""
+
+    settings: Settings
+    workspace: Workspace
+    token: str
+    #: how many running lifespans share this state (the last one closes it)
+    users: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    models: ModelCache = field(default_factory=ModelCache)
+    jobs: JobRegistry = field(default_factory=JobRegistry)
+    scratch: tempfile.TemporaryDirectory[str] = field(
+        default_factory=lambda: tempfile.TemporaryDirectory(prefix="clustomer-web-")
+    )
+    _recs: tuple[Any, pd.DataFrame] | None = None
+
+    @contextmanager
+    def use(self) -> Iterator[Workspace]:
+        """The workspace, for this thread alone until the block ends."""
+        with self.lock:
+            yield self.workspace
+
+    @property
+    def scratch_dir(self) -> Path:
+        return Path(self.scratch.name)
+
+    def recommendations(self, ws: Workspace) -> pd.DataFrame | None:
+        """Every customer's top 10 products, computed once per run and import (cached).
+
+        None when the recommender is not available in this version.
+        """
+        from clustomer.store.runs import latest_run_id
+
+        stamp = (latest_run_id(ws.store), len(ws.imports()))
+        if self._recs is None or self._recs[0] != stamp:
+            try:
+                recs = ws.recommendations(top=10)
+            except ImportError:
+                return None
+            self._recs = (stamp, recs)
+        return self._recs[1]
+
+    def close(self) -> None:
+        self.jobs.shutdown()
+        self.workspace.close()
+        self.scratch.cleanup()
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.clustomer
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+_bearer = HTTPBearer(auto_error=False, description="The token from `clustomer serve`.")
+
+
+def require_token(
+    state: State,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """401 unless the request carries ``Authorization: Bearer <token>``."""
+    given = credentials.credentials if credentials is not None else None
+    if not check_token(given, state.token):
+        raise HTTPException(
+            status_code=401,
+            detail="missing or wrong API token; send the header Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a valid session: redirect to the login page."""
+
+
+def require_session(request: Request, state: State) -> None:
+    """Redirect to ``/login`` unless the session cookie is valid."""
+    if not verify_session(state.token, request.cookies.get(SESSION_COOKIE)):
+        raise LoginRequired()
+
+
+ApiAuth = Depends(require_token)
+PageAuth = Depends(require_session)

@@ -1,0 +1,46 @@
+"""``POST /api/v1/score``: a customer's segment, value and products now (no refit, no write)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from clustomer.web.deps import State
+from clustomer.web.models import ScoreIn, ScoreOut
+from clustomer.web.routers import errors
+from clustomer.web.scoring import score_customer
+from clustomer.web.settings import Settings
+
+
+def make_router(settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["score"])
+
+    @router.post(
+        "/score",
+        response_model=ScoreOut,
+        responses=errors(404),
+        summary="Score one customer in real time",
+        max_body_size=settings.max_json_bytes,
+    )
+    def score(body: ScoreIn, state: State) -> dict[str, Any]:
+        """Segment (with probabilities where there are any), 90-day activity and value,
+        and top products of a known customer, of a customer with new orders, or of a new
+        customer's orders. The new orders are not stored."""
+        orders = [o.model_dump() for o in body.orders]
+        with state.use() as ws:
+            recs = None
+            if body.customer_key is not None and body.top > 0:
+                table = state.recommendations(ws)
+                if table is not None:
+                    recs = table[table["customer_key"] == body.customer_key]
+            return score_customer(
+                ws.store,
+                state.models,
+                body.customer_key,
+                orders,
+                recommendations=recs,
+                top=body.top,
+            )
+
+    return router

@@ -1,0 +1,120 @@
+"""The pages: login and session cookie, each page's status and content, the upload job."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+from clustomer.web import Settings, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def app_and_token(
+    tmp_path_factory: pytest.TempPathFactory, small_orders: Path
+) -> Iterator[tuple[object, str]]:
+    from test_web_api import segmented_copy
+
+    cfg = tmp_path_factory.mktemp("pagecfg")
+    s = Settings(
+        workspace=segmented_copy(tmp_path_factory, small_orders),
+        token_file=cfg / "token",
+        allowed_hosts=("testserver",),
+    )
+    app = create_app(s)
+    with TestClient(app):
+        yield app, (cfg / "token").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def page(app_and_token: tuple[object, str]) -> TestClient:
+    """A client logged in through the form."""
+    app, token = app_and_token
+    c = TestClient(app)
+    r = c.post("/login", data={"token": token, "next": "/runs"}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/runs"
+    cookie = r.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie
+    return c
+
+
+def test_pages_need_a_login(app_and_token: tuple[object, str]) -> None:
+    app, token = app_and_token
+    c = TestClient(app)
+    for url in ("/", "/runs", "/customers", "/upload", "/segments/0", "/jobs/abc"):
+        r = c.get(url, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login"), url
+    assert c.get("/login").status_code == 200
+    bad = c.post("/login", data={"token": "nope"}, follow_redirects=False)
+    assert bad.status_code == 401 and "not the token" in bad.text
+    # an open redirect after login is refused: only local paths
+    r = c.post("/login", data={"token": token, "next": "//evil.example/x"}, follow_redirects=False)
+    assert r.headers["location"] == "/"
+    # a forged cookie is no session
+    c2 = TestClient(app, cookies={"clustomer_session": "9999999999.deadbeef"})
+    assert c2.get("/", follow_redirects=False).status_code == 303
+
+
+def test_overview_and_runs(page: TestClient, app_and_token: tuple[object, str]) -> None:
+    ws = app_and_token[0].state.clustomer.workspace  # type: ignore[attr-defined]
+    names = set(ws.assignments()["segment_name"])
+    r = page.get("/")
+    assert r.status_code == 200
+    assert "300" in r.text and "/static/plotly.min.js" in r.text
+    assert all(n in r.text for n in names)
+    assert "script-src 'self'" in r.headers["content-security-policy"]
+    assert "<script>" not in r.text  # no inline scripts: data sits in a JSON block
+    runs = page.get("/runs")
+    assert runs.status_code == 200 and "kmeans" in runs.text
+
+
+def test_segment_and_customer_pages(page: TestClient, app_and_token: tuple[object, str]) -> None:
+    ws = app_and_token[0].state.clustomer.workspace  # type: ignore[attr-defined]
+    members = ws.assignments()
+    seg, name = int(members["segment_id"].iloc[0]), str(members["segment_name"].iloc[0])
+    r = page.get(f"/segments/{seg}")
+    assert r.status_code == 200 and name in r.text and "Playbook" in r.text and "Export" in r.text
+    assert page.get("/segments/42").status_code == 404
+    exported = page.get(f"/segments/{seg}/export", params={"format": "csv"})
+    assert exported.status_code == 200 and exported.text.startswith("customer_key")
+    key = str(members["customer_key"].iloc[3])
+    r = page.get("/customers", params={"key": key})
+    assert r.status_code == 200 and key in r.text and str(members["segment_name"].iloc[3]) in r.text
+    evil = page.get("/customers", params={"key": "<script>alert(1)</script>"})
+    assert evil.status_code == 404
+    assert "<script>alert" not in evil.text and "&lt;script&gt;" in evil.text
+
+
+def test_plotly_is_served_locally(page: TestClient) -> None:
+    r = page.get("/static/plotly.min.js")
+    assert r.status_code == 200 and len(r.content) > 1_000_000
+    assert r.headers["content-type"].startswith("application/javascript")
+    assert page.get("/static/app.js").status_code == 200
+    assert page.get("/static/../../etc/passwd").status_code == 404
+
+
+def test_upload_runs_a_background_job(page: TestClient) -> None:
+    csv = (
+        "customer_id,order_id,order_date,product_id,quantity,unit_price,currency\n"
+        "Z0001,Z1,2025-01-03 10:00:00,P001,2,12.5,GBP\n"
+        "Z0002,Z2,2025-01-04 10:00:00,P002,1,30.0,GBP\n"
+    )
+    r = page.post("/upload", files={"file": ("more.csv", csv.encode())}, follow_redirects=False)
+    assert r.status_code == 303 and "/upload?job=" in r.headers["location"]
+    job = r.headers["location"].split("job=")[1]
+    assert page.get(r.headers["location"]).status_code == 200
+    deadline = time.monotonic() + 60
+    status = page.get(f"/jobs/{job}").json()
+    while status["status"] in ("queued", "running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        status = page.get(f"/jobs/{job}").json()
+    assert status["status"] == "done", status
+    assert status["result"]["run_id"] == 2 and status["result"]["rows_kept"] == 2
+    assert page.get("/jobs/unknown").status_code == 404
+    bad = page.post("/upload", files={"file": ("x.exe", b"MZ")}, follow_redirects=False)
+    assert bad.status_code == 400
