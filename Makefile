@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint pytest bench bench-methods bench-recommend clean
+.PHONY: demo test lint pytest bench bench-methods bench-recommend bench-web clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/methods.py
 	$(BIN)/python bench/recommend.py
+
+## make bench-web: POST /api/v1/score latency and req/s at 1 and 32 clients (after make demo)
+bench-web: $(DEVSTAMP)
+	$(BIN)/python bench/web.py
 
 ## make bench-recommend: top-10 recommendations for the 450,000 customers; bench/recommend.json
 bench-recommend: $(STAMP)
