@@ -213,6 +213,64 @@ def test_score_folds_in_new_orders_without_writing(client: TestClient, truth: di
     assert len(ws.order_lines()) == lines_before  # nothing written
 
 
+def test_cached_key_only_scores_equal_the_per_customer_path(client: TestClient) -> None:
+    from clustomer.web.scoring import ModelCache, _score_one, score_customer
+
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    with state.use(read_only=True) as ws:
+        models = ModelCache()
+        scores = models.scores(ws.store)
+        assert len(scores.entries) > 250  # the cache, not the per-customer path, answers
+        model = models.get(ws.store, scores.run_id)
+        recs = ws.recommendations(top=10)
+        for key in sorted(scores.entries)[::29]:
+            mine = recs[recs["customer_key"] == key]
+            fast = score_customer(ws.store, models, key, recommendations=mine, top=3)
+            slow = _score_one(ws.store, model, scores, key, (), mine, 3)
+            # sums over the whole table and over one customer may differ in the last bit
+            fp, sp = fast.pop("probabilities"), slow.pop("probabilities")
+            assert fast == slow and fp and fp == pytest.approx(sp, abs=1e-9)
+
+
+def test_a_use_that_may_write_makes_the_app_check_the_stamp(
+    client: TestClient, truth: dict
+) -> None:
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    key = str(truth["assignments"]["customer_key"].iloc[7])
+    first = client.post("/api/v1/score", json={"customer_key": key}).json()
+    assert state.models.ready(key) and state.recommendations_ready()
+    with state.use(read_only=True):
+        pass
+    assert state.models.ready(key)
+    with state.use():  # e.g. an import: the stamp is read again on the next score
+        pass
+    assert not state.models.ready(key) and not state.recommendations_ready()
+    assert client.post("/api/v1/score", json={"customer_key": key}).json() == first
+    assert state.models.ready(key)
+
+
+def test_score_cache_follows_a_new_run(
+    tmp_path_factory: pytest.TempPathFactory, small_orders: Path
+) -> None:
+    from clustomer.web.scoring import ModelCache, score_customer
+
+    with Workspace(segmented_copy(tmp_path_factory, small_orders)) as w:
+        tracked, plain = ModelCache(track_writes=True), ModelCache()
+        key = str(w.assignments()["customer_key"].iloc[5])
+        first = score_customer(w.store, tracked, key)
+        assert score_customer(w.store, plain, key)["run_id"] == first["run_id"]
+        w.segment(k=2, sample_size=300)
+        new = w.assignments().set_index("customer_key")
+        assert score_customer(w.store, tracked, key) == first  # tracked: stale until told
+        tracked.changed()
+        for models in (tracked, plain):
+            d = score_customer(w.store, models, key)
+            assert d["run_id"] == first["run_id"] + 1
+            assert d["segment_id"] == d["run_segment_id"] == int(new.loc[key, "segment_id"])
+            assert set(d["probabilities"]) <= set(new["segment_name"])
+            assert sum(d["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+
+
 def test_score_a_new_customer_and_bad_bodies(client: TestClient) -> None:
     body = {"orders": [{"order_id": "a", "ts": "2025-01-02T10:00:00", "amount": 15.0}]}
     d = client.post("/api/v1/score", json=body).json()

@@ -32,6 +32,8 @@ __all__ = [
     "clean_lines",
     "customer_countries",
     "customer_order_lines",
+    "last_line_times",
+    "workspace_stamp",
 ]
 
 #: the WHERE clause of a clean line of ``order_lines`` (one definition for every model)
@@ -168,3 +170,18 @@ def customer_order_lines(store: Store, key: str) -> tuple[pd.DataFrame, pd.DataF
     lines = store.df("SELECT * FROM order_lines WHERE customer_key = ? ORDER BY ts", [key])
     row = store.df("SELECT * FROM customers WHERE customer_key = ?", [key])
     return lines, row
+
+
+def workspace_stamp(store: Store) -> tuple[Any, ...] | None:
+    """What a cache of scores depends on: the latest run id, the number of imports, the
+    latest import id, and the numbers of order lines and customers (one query)."""
+    return store.con.execute(
+        "SELECT (SELECT max(run_id) FROM runs), (SELECT count(*) FROM imports), "
+        "(SELECT max(import_id) FROM imports), (SELECT count(*) FROM order_lines), "
+        "(SELECT count(*) FROM customers)"
+    ).fetchone()
+
+
+def last_line_times(store: Store) -> list[tuple[Any, ...]]:
+    """``(customer_key, time of their newest order line)`` for every customer."""
+    return store.rows("SELECT customer_key, max(ts) FROM order_lines GROUP BY customer_key")

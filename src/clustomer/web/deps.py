@@ -47,18 +47,31 @@ class AppState:
     #: how many running lifespans share this state (the last one closes it)
     users: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
-    models: ModelCache = field(default_factory=ModelCache)
+    models: ModelCache = field(default_factory=lambda: ModelCache(track_writes=True))
     jobs: JobRegistry = field(default_factory=JobRegistry)
     scratch: tempfile.TemporaryDirectory[str] = field(
         default_factory=lambda: tempfile.TemporaryDirectory(prefix="clustomer-web-")
     )
     _recs: tuple[Any, pd.DataFrame] | None = None
+    #: each customer's recommendation rows by rank, for the stamp of ``_recs``
+    _recs_by_key: tuple[Any, dict[str, list[dict[str, Any]]]] | None = None
+    #: False after a use that may have written, until the caches' stamps are read again
+    _recs_checked: bool = False
 
     @contextmanager
-    def use(self) -> Iterator[Workspace]:
-        """The workspace, for this thread alone until the block ends."""
+    def use(self, *, read_only: bool = False) -> Iterator[Workspace]:
+        """The workspace, for this thread alone until the block ends.
+
+        Unless the block is ``read_only``, the caches read the workspace's stamp (latest
+        run, imports) again afterwards: it may have written.
+        """
         with self.lock:
-            yield self.workspace
+            try:
+                yield self.workspace
+            finally:
+                if not read_only:
+                    self.models.changed()
+                    self._recs_checked = False
 
     @property
     def scratch_dir(self) -> Path:
@@ -69,16 +82,44 @@ class AppState:
 
         None when the recommender is not available in this version.
         """
+        from clustomer.store.imports import list_imports
         from clustomer.store.runs import latest_run_id
 
-        stamp = (latest_run_id(ws.store), len(ws.imports()))
+        if self._recs is not None and self._recs_checked:
+            return self._recs[1]
+        stamp = (latest_run_id(ws.store), tuple(list_imports(ws.store)))
         if self._recs is None or self._recs[0] != stamp:
             try:
                 recs = ws.recommendations(top=10)
             except ImportError:
                 return None
             self._recs = (stamp, recs)
+        self._recs_checked = True
         return self._recs[1]
+
+    def recommendations_ready(self) -> bool:
+        """Whether :meth:`recommendations_of` is a lookup (no query, no build)."""
+        return (
+            self._recs_checked
+            and self._recs is not None
+            and self._recs_by_key is not None
+            and self._recs_by_key[0] is self._recs
+        )
+
+    def recommendations_of(self, ws: Workspace, key: str) -> list[dict[str, Any]] | None:
+        """One customer's rows of :meth:`recommendations`, by rank (None: no recommender)."""
+        table = self.recommendations(ws)
+        if table is None or self._recs is None:
+            return None
+        if self._recs_by_key is None or self._recs_by_key[0] is not self._recs:
+            by_key: dict[str, list[dict[str, Any]]] = {}
+            ordered = table.sort_values(["customer_key", "rank"], kind="stable")
+            for row in ordered.to_dict("records"):
+                by_key.setdefault(str(row["customer_key"]), []).append(
+                    {str(k): v for k, v in row.items()}
+                )
+            self._recs_by_key = (self._recs, by_key)
+        return self._recs_by_key[1].get(key, [])
 
     def close(self) -> None:
         self.jobs.shutdown()

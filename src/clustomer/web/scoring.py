@@ -22,21 +22,31 @@ the run.
 
 from __future__ import annotations
 
-import pickle
+import atexit
 import threading
-from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 import duckdb
-import numpy as np
 import pandas as pd
 
 from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 from clustomer.store.lines import customer_order_lines
+from clustomer.web.score_cache import (
+    _VALUE_FIELDS,
+    ModelCache,
+    RunScores,
+    _midnight_after,
+    _plain,
+    _probabilities,
+)
 
 __all__ = ["ModelCache", "NotFoundError", "lines_from_orders", "score_customer"]
+
+#: A customer's recommendation rows: a frame, or dicts already sorted by rank.
+Recommendations = pd.DataFrame | Sequence[Mapping[str, Any]] | None
 
 #: The key shown for a customer scored from orders alone.
 ANONYMOUS = "(new customer)"
@@ -62,35 +72,52 @@ class NotFoundError(ClustomerError):
     http_status = 404
 
 
-class ModelCache:
-    """The unpickled model of each run, kept in memory (a run's model never changes)."""
-
-    def __init__(self) -> None:
-        self._models: dict[int, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, store: Store, run_id: int) -> dict[str, Any]:
-        from clustomer.store.runs import load_model
-
-        with self._lock:
-            if run_id not in self._models:
-                # the pickle comes only from the user's own workspace file
-                self._models[run_id] = pickle.loads(load_model(store, run_id)[0])
-            return self._models[run_id]
-
-
 class _Scratch(Store):
-    """A throw-away in-memory store whose ``order_lines`` and ``customers`` are frames.
+    """An in-memory store whose ``order_lines`` and ``customers`` are frames.
 
-    It runs the feature SQL on one customer's lines without touching the workspace.
+    It runs the feature SQL on one customer's lines without touching the workspace. Idle
+    connections are kept for reuse (:func:`_scratch`); each use registers its own frames.
     """
 
-    def __init__(self, lines: pd.DataFrame, customers: pd.DataFrame) -> None:
+    def __init__(
+        self, lines: pd.DataFrame | None = None, customers: pd.DataFrame | None = None
+    ) -> None:
         self.path = ":memory:"
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone = 'UTC'")
+        if lines is not None and customers is not None:
+            self.load(lines, customers)
+
+    def load(self, lines: pd.DataFrame, customers: pd.DataFrame) -> _Scratch:
         self.con.register("order_lines", lines)
         self.con.register("customers", customers)
+        return self
+
+    def clear(self) -> None:
+        self.con.unregister("order_lines")
+        self.con.unregister("customers")
+
+
+_pool: list[_Scratch] = []  # idle scratch connections, reused (one per concurrent request)
+_pool_lock = threading.Lock()
+
+
+def _scratch() -> _Scratch:
+    with _pool_lock:
+        return _pool.pop() if _pool else _Scratch()
+
+
+def _release(scratch: _Scratch) -> None:
+    scratch.clear()
+    with _pool_lock:
+        _pool.append(scratch)
+
+
+@atexit.register
+def _close_pool() -> None:  # closed before the interpreter tears DuckDB down
+    with _pool_lock:
+        while _pool:
+            _pool.pop().con.close()
 
 
 def lines_from_orders(
@@ -100,6 +127,7 @@ def lines_from_orders(
     amount``) as rows of ``order_lines``; timestamps in UTC, an amount wins over
     quantity × price, a negative line is a return.
 
+    >>> from datetime import datetime
     >>> lines_from_orders("a", [{"order_id": "o9", "ts": datetime(2024, 5, 1),
     ...     "quantity": 2, "unit_price": 3.5}], "GBP")[["order_id", "revenue", "is_return"]]
       order_id  revenue  is_return
@@ -135,51 +163,13 @@ def lines_from_orders(
     return frame
 
 
-def _midnight_after(ts: Any) -> datetime:
-    t = pd.Timestamp(ts)
-    return datetime(t.year, t.month, t.day) + timedelta(days=1)
-
-
-def _probabilities(
-    model: dict[str, Any], X: pd.DataFrame
-) -> tuple[dict[str, float] | None, str | None]:
-    """Membership probability of each segment (by name), and where they come from."""
-    names = {int(k): str(v) for k, v in model["segment_names"].items()}
-    segmenter = model["segmenter"]
-    if hasattr(segmenter, "predict_proba"):
-        proba = np.asarray(segmenter.predict_proba(X.to_numpy(dtype=np.float64)))[0]
-        id_map = model.get("id_map") or {}
-        out = {names.get(id_map.get(j, j), str(j)): float(p) for j, p in enumerate(proba)}
-        return out, "segmenter"
-    clf = model.get("classifier")
-    if clf is None:
-        return None, None
-    proba = np.asarray(clf.predict_proba(X))[0]  # fitted on a frame: given one
-    out = {names.get(int(c), str(c)): float(p) for c, p in zip(clf.classes_, proba, strict=True)}
-    return out, "classifier"
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer | int):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        return None if not np.isfinite(value) else round(float(value), 4)
-    if pd.isna(value):
-        return None
-    return str(value)
-
-
 def score_customer(
     store: Store,
     models: ModelCache,
     key: str | None,
     orders: Sequence[dict[str, Any]] = (),
     *,
-    recommendations: pd.DataFrame | None = None,
+    recommendations: Recommendations = None,
     top: int = 5,
 ) -> dict[str, Any]:
     """Segment, probabilities, value and top products of one customer now.
@@ -194,8 +184,8 @@ def score_customer(
         The customer; omitted, the orders are a new customer's.
     orders : sequence of dict
         New order lines (see :func:`lines_from_orders`); never written to the workspace.
-    recommendations : DataFrame, optional
-        ``Workspace.recommendations()`` rows of this customer.
+    recommendations : DataFrame or sequence of dict, optional
+        ``Workspace.recommendations()`` rows of this customer; as dicts, sorted by rank.
     top : int
         How many recommendations to return.
 
@@ -206,18 +196,101 @@ def score_customer(
     ClustomerError
         No run yet, or a run without a model (the RFM-only path for tiny shops).
     """
+    scores = models.scores(store)
+    rid = scores.run_id
+    if key is not None and not orders:
+        if key in scores.entries:
+            cached = scores.entries[key]
+            probs = cached["probabilities"]
+            return _response(
+                scores,
+                key,
+                True,
+                0,
+                dict(cached, probabilities=None if probs is None else dict(probs)),
+                scores.stored_basis,
+                _recommendations(recommendations, top, False),
+            )
+        if scores.entries and key not in scores.known:
+            raise NotFoundError(f"there is no customer {key!r} in this workspace")
+    return _score_one(store, models.get(store, rid), scores, key, orders, recommendations, top)
+
+
+def _recommendations(
+    recommendations: Recommendations, top: int, new: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    recs: list[dict[str, Any]] = []
+    note = None
+    rows: Sequence[Mapping[Any, Any]] | None = recommendations  # type: ignore[assignment]
+    if isinstance(recommendations, pd.DataFrame):
+        rows = recommendations.sort_values("rank").head(top).to_dict("records")
+    if rows:
+        for r in list(rows)[:top]:
+            recs.append(
+                {
+                    "rank": int(r["rank"]),
+                    "product_id": str(r["product_id"]),
+                    "product_name": _plain(r.get("product_name")),
+                    "score": float(r["score"]),
+                    "reason": str(r["reason"]),
+                }
+            )
+    elif top > 0:
+        note = "no recommendations: the customer has no stored purchase history"
+    if new and recs:
+        note = "recommendations come from the stored history; the new lines are not in them"
+    return recs, note
+
+
+def _response(
+    scores: RunScores,
+    name: str,
+    known: bool,
+    new_lines: int,
+    fields: dict[str, Any],
+    basis: str,
+    recs: tuple[list[dict[str, Any]], str | None],
+) -> dict[str, Any]:
+    run_seg = scores.run_segments.get(name) if known else None
+    return {
+        "customer_key": name,
+        "known": known,
+        "run_id": scores.run_id,
+        "as_of": fields.get("as_of") or scores.as_of.date().isoformat(),
+        "new_lines": new_lines,
+        "segment_id": fields["segment_id"],
+        "segment_name": fields["segment_name"],
+        "run_segment_id": run_seg[0] if run_seg else None,
+        "run_segment_name": run_seg[1] if run_seg else None,
+        "probabilities": fields["probabilities"],
+        "probability_source": fields["probability_source"],
+        "p_active_90d": fields.get("p_active_90d"),
+        "expected_revenue_90d": fields.get("expected_revenue_90d"),
+        "clv_12m": fields.get("clv_12m"),
+        "value_basis": basis,
+        "features": fields["features"],
+        "recommendations": recs[0],
+        "recommendations_note": recs[1],
+    }
+
+
+def _score_one(
+    store: Store,
+    model: dict[str, Any],
+    scores: RunScores,
+    key: str | None,
+    orders: Sequence[dict[str, Any]],
+    recommendations: Recommendations,
+    top: int,
+) -> dict[str, Any]:
+    """The per-customer path: the customer's stored lines and the new ones, on a scratch."""
     from clustomer.clv.transactions import customer_days
     from clustomer.clv.values import customer_values
     from clustomer.features.customer import customer_features
     from clustomer.features.sets import build_feature_set
     from clustomer.segment.assign import assign_customers
-    from clustomer.store.imports import workspace_currencies
-    from clustomer.store.runs import latest_run_id, load_assignments, load_run
-    from clustomer.store.values import load_values
 
-    rid = latest_run_id(store)
-    run = load_run(store, rid)
-    model = models.get(store, rid)
+    rid = scores.run_id
     if model.get("segmenter") is None:
         raise ClustomerError(
             f"run {rid} grouped its few customers by the RFM rules and has no model to "
@@ -231,15 +304,13 @@ def score_customer(
     known = not stored.empty
     if key is not None and not known and not orders:
         raise NotFoundError(f"there is no customer {key!r} in this workspace")
-    currencies = workspace_currencies(store)
-    new = lines_from_orders(name, orders, currencies[0] if currencies else None)
+    new = lines_from_orders(name, orders, scores.currency)
     lines = (
         new if stored.empty else pd.concat([stored[list(_LINE_COLUMNS)], new], ignore_index=True)
     )
     if new.empty:
         lines = stored[list(_LINE_COLUMNS)]
-    run_as_of = pd.Timestamp(run["as_of"]).to_pydatetime().replace(tzinfo=None)
-    cutoff = max(run_as_of, _midnight_after(lines["ts"].max()))
+    cutoff = max(scores.as_of, _midnight_after(lines["ts"].max()))
     if row.empty:
         row = pd.DataFrame(
             {
@@ -249,7 +320,7 @@ def score_customer(
                 "attributes": pd.Series([None], dtype="str"),
             }
         )
-    scratch = _Scratch(lines, row)
+    scratch = _scratch().load(lines, row)
     try:
         feats = customer_features(scratch, cutoff)
         fset = build_feature_set(
@@ -264,62 +335,36 @@ def score_customer(
         assigned = assign_customers(model, fset.table)
         days = customer_days(scratch.con)
     finally:
-        scratch.con.close()
+        _release(scratch)
     seg_id = int(assigned["segment_id"].iloc[0])
     probs, source = (None, None)
     if seg_id >= 0:
-        probs, source = _probabilities(model, fset.table[list(model["feature_columns"])])
-    before = load_assignments(store, rid)
-    mine = before[before["customer_key"] == key] if known else before.iloc[0:0]
+        rows, source = _probabilities(model, fset.table[list(model["feature_columns"])])
+        probs = None if rows is None else rows[0]
     values: dict[str, Any] = {}
     if known and new.empty:
+        from clustomer.store.values import load_values
+
         stored_values = load_values(store, rid)
         hit = stored_values[stored_values["customer_key"] == key]
         if not hit.empty:
             values = {str(k): v for k, v in hit.iloc[0].items()}
-        model_name = ((run.get("details") or {}).get("value") or {}).get("model")
-        basis = f"stored: run {rid} ({model_name or 'no value model'})"
+        basis = scores.stored_basis
     elif not days.empty:
         row_values = customer_values(days, cutoff, model="naive_pace").iloc[0]
         values = {str(k): v for k, v in row_values.items()}
         basis = "real-time: this customer's own purchase pace (naive_pace)"
     else:
         basis = "none: no clean purchase"
-    recs: list[dict[str, Any]] = []
-    note = None
-    if recommendations is not None and not recommendations.empty:
-        for r in recommendations.sort_values("rank").head(top).to_dict("records"):
-            recs.append(
-                {
-                    "rank": int(r["rank"]),
-                    "product_id": str(r["product_id"]),
-                    "product_name": _plain(r.get("product_name")),
-                    "score": float(r["score"]),
-                    "reason": str(r["reason"]),
-                }
-            )
-    elif top > 0:
-        note = "no recommendations: the customer has no stored purchase history"
-    if not new.empty and recs:
-        note = "recommendations come from the stored history; the new lines are not in them"
     feature_row = fset.table.iloc[0].to_dict()
-    return {
-        "customer_key": name,
-        "known": known,
-        "run_id": rid,
+    fields = {
         "as_of": cutoff.date().isoformat(),
-        "new_lines": int(len(new)),
         "segment_id": seg_id,
         "segment_name": str(assigned["segment_name"].iloc[0]),
-        "run_segment_id": int(mine["segment_id"].iloc[0]) if not mine.empty else None,
-        "run_segment_name": str(mine["segment_name"].iloc[0]) if not mine.empty else None,
         "probabilities": probs,
         "probability_source": source,
-        "p_active_90d": _plain(values.get("p_active_90d")),
-        "expected_revenue_90d": _plain(values.get("expected_revenue_90d")),
-        "clv_12m": _plain(values.get("clv_12m")),
-        "value_basis": basis,
+        **{f: _plain(values.get(f)) for f in _VALUE_FIELDS},
         "features": {k: _plain(v) for k, v in feature_row.items() if k != "customer_key"},
-        "recommendations": recs,
-        "recommendations_note": note,
     }
+    recs = _recommendations(recommendations, top, not new.empty)
+    return _response(scores, name, known, int(len(new)), fields, basis, recs)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.concurrency import run_in_threadpool
 
-from clustomer.web.deps import State
+from clustomer.web.deps import AppState, State
 from clustomer.web.models import ScoreIn, ScoreOut
 from clustomer.web.routers import errors
 from clustomer.web.scoring import score_customer
@@ -23,24 +24,35 @@ def make_router(settings: Settings) -> APIRouter:
         summary="Score one customer in real time",
         max_body_size=settings.max_json_bytes,
     )
-    def score(body: ScoreIn, state: State) -> dict[str, Any]:
+    async def score(body: ScoreIn, state: State) -> dict[str, Any]:
         """Segment (with probabilities where there are any), 90-day activity and value,
         and top products of a known customer, of a customer with new orders, or of a new
         customer's orders. The new orders are not stored."""
-        orders = [o.model_dump() for o in body.orders]
-        with state.use() as ws:
-            recs = None
-            if body.customer_key is not None and body.top > 0:
-                table = state.recommendations(ws)
-                if table is not None:
-                    recs = table[table["customer_key"] == body.customer_key]
-            return score_customer(
-                ws.store,
-                state.models,
-                body.customer_key,
-                orders,
-                recommendations=recs,
-                top=body.top,
-            )
+        key = body.customer_key
+        if key is not None and not body.orders and state.lock.acquire(blocking=False):
+            # a cached key-only score is a dict lookup: answered on the event loop,
+            # without the hop to the thread pool
+            try:
+                if state.models.ready(key) and (body.top == 0 or state.recommendations_ready()):
+                    return _score(body, state)
+            finally:
+                state.lock.release()
+        return await run_in_threadpool(_score, body, state)
 
     return router
+
+
+def _score(body: ScoreIn, state: AppState) -> dict[str, Any]:
+    orders = [o.model_dump() for o in body.orders]
+    with state.use(read_only=True) as ws:
+        recs = None
+        if body.customer_key is not None and body.top > 0:
+            recs = state.recommendations_of(ws, body.customer_key)
+        return score_customer(
+            ws.store,
+            state.models,
+            body.customer_key,
+            orders,
+            recommendations=recs,
+            top=body.top,
+        )
