@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -118,3 +118,25 @@ def test_upload_runs_a_background_job(page: TestClient) -> None:
     assert page.get("/jobs/unknown").status_code == 404
     bad = page.post("/upload", files={"file": ("x.exe", b"MZ")}, follow_redirects=False)
     assert bad.status_code == 400
+
+
+def test_overview_counts_customers_left_out_of_the_segments(
+    tmp_path: Path, write_file: Callable[..., Path]
+) -> None:
+    from clustomer import Workspace
+    from clustomer.web.data import overview
+
+    rows = ["customer_id,order_id,order_date,amount"]
+    for c in range(12):
+        for o in range(1 + c % 3):
+            rows.append(f"c{c},o{c}-{o},2024-0{1 + o}-1{c % 9},{10 + c * 3 + o}")
+    rows.append("r1,r1-1,2024-02-02,-15")  # a customer with a return only
+    path = write_file("orders.csv", "\n".join(rows) + "\n")
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        ws.import_file(path)
+        ws.segment()
+        data = overview(ws)
+    assert data["returns_only"] == 1 and data["unassigned"] == 0
+    assert data["left_out"] == "1 with returns only"
+    assert data["customers"] == 13
+    assert sum(s["size"] for s in data["summary"]["segments"]) == 12

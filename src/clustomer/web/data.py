@@ -213,8 +213,15 @@ def overview(ws: Workspace) -> dict[str, Any]:
     feats = ws.features(ws.run_details()["as_of"])
     revenue = float(feats["monetary"].clip(lower=0).sum())
     active = float(np.mean(feats["recency_days"].fillna(np.inf) <= 90)) if len(feats) else 0.0
+    returns_only = int((members["segment_id"] == -1).sum())
+    unassigned = int((members["segment_id"] == -2).sum())
+    left_out = [f"{returns_only:,} with returns only"] if returns_only else []
+    left_out += [f"{unassigned:,} left unassigned by the method"] if unassigned else []
     data.update(
         customers=int(len(members)),
+        returns_only=returns_only,
+        unassigned=unassigned,
+        left_out="; ".join(left_out),
         revenue=round(revenue, 2),
         active_share=round(active, 4),
         summary=summary,
