@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     from clustomer.store import Store
 
 
-#: The columns of ``clustomer recommend``'s file, in order.
-RECOMMENDATION_COLUMNS = ("customer_key", "rank", "product_id", "product_name", "score", "reason")
-
-
 class MarketingMixin:
     """Workspace methods from segments to money (see the module docstring)."""
 
@@ -77,6 +73,7 @@ class MarketingMixin:
     def write_recommendations(self, path: Path, **options: Any) -> dict[str, Any]:
         """Write :meth:`recommendations` to a CSV file (atomically); return counts."""
         from clustomer.export import escape_cell, write_csv_atomic
+        from clustomer.recommend import RECOMMENDATION_COLUMNS
 
         recs = self.recommendations(**options)
         text = {}
