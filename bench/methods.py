@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 # bench/ is sys.path[0] when this file runs as a script: reuse run.py's plumbing.
-from run import machine_info, measure, parse_json_object, tail
+from run import ensure_csv, machine_info, measure, parse_json_object, tail
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -210,18 +209,6 @@ def kmodes_version() -> str | None:
         return metadata.version("kmodes")
     except metadata.PackageNotFoundError:
         return None
-
-
-def ensure_csv(args: argparse.Namespace) -> Path:
-    if args.file:
-        return Path(args.file).resolve()
-    cmd = [sys.executable, str(BENCH / "generate.py"), "--lines", str(args.lines)]
-    cmd += ["--seed", str(args.seed), "--out", args.data, "--json"]
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
-    meta = parse_json_object(done.stdout)
-    if meta is None:
-        raise SystemExit(f"bench/generate.py printed no metadata: {done.stdout!r}")
-    return Path(meta["path"]).resolve()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -443,18 +443,25 @@ def warm_cache(path: Path) -> float:
     return time.perf_counter() - t0
 
 
-def generate_if_needed(args: argparse.Namespace) -> dict[str, Any]:
+def generate_if_needed(args: argparse.Namespace, customers: int | None = None) -> dict[str, Any]:
     """Run bench/generate.py in a child process (this one stays small: its RSS at fork is
     the floor of every child's peak RSS) and return the file's metadata."""
     cmd = [sys.executable, str(BENCH / "generate.py"), "--lines", str(args.lines)]
     cmd += ["--seed", str(args.seed), "--out", args.data, "--json"]
-    if args.customers is not None:
-        cmd += ["--customers", str(args.customers)]
+    if customers is not None:  # default: the generator's (4.5% of the lines)
+        cmd += ["--customers", str(customers)]
     done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True)
     meta = parse_json_object(done.stdout)
     if meta is None:
         raise SystemExit(f"bench/generate.py printed no metadata: {done.stdout!r}")
     return meta
+
+
+def ensure_csv(args: argparse.Namespace) -> Path:
+    """The CSV a bench script works on: ``--file`` if given, else the generated one."""
+    if getattr(args, "file", None):
+        return Path(args.file).resolve()
+    return Path(generate_if_needed(args)["path"]).resolve()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -487,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
             n_lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(8 << 20), b"")) - 1
         dataset = {"lines": n_lines, "customers": None, "seed": None}
     else:
-        meta = generate_if_needed(args)
+        meta = generate_if_needed(args, args.customers)
         file = Path(meta["path"]).resolve()
         p = meta["params"]
         dataset = {"lines": p["lines"], "customers": p["customers"], "seed": p["seed"]}

@@ -142,11 +142,9 @@ class MarketingMixin:
     def not_contactable(self) -> set[str]:
         """Customer keys that must not be contacted: suppressed, or declined marketing."""
         from clustomer.export import suppressed_keys
+        from clustomer.store.audiences import declined_marketing_keys
 
-        declined = self.store.rows(
-            "SELECT customer_key FROM customers WHERE marketing_consent = false"
-        )
-        return suppressed_keys(self.store) | {k for (k,) in declined}
+        return suppressed_keys(self.store) | declined_marketing_keys(self.store)
 
     # -- exports and suppression ---------------------------------------------------------
     def export(

@@ -181,3 +181,9 @@ def audience_members(store: Store, audience_id: int) -> pd.DataFrame:
         "ORDER BY customer_key",
         [audience_id],
     )
+
+
+def declined_marketing_keys(store: Store) -> set[str]:
+    """Customer keys whose source says they declined marketing."""
+    rows = store.rows("SELECT customer_key FROM customers WHERE marketing_consent = false")
+    return {str(k) for (k,) in rows}
