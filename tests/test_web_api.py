@@ -62,8 +62,12 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="module")
 def truth(client: TestClient) -> dict[str, object]:
     """What the workspace itself says (read through the app's own workspace)."""
-    ws = client.app.state.clustomer.workspace  # type: ignore[attr-defined]
-    return {"assignments": ws.assignments(), "features": ws.features(ws.run_details()["as_of"])}
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    with state.use(read_only=True) as ws:  # under the lock: the start-up warming may run
+        return {
+            "assignments": ws.assignments(),
+            "features": ws.features(ws.run_details()["as_of"]),
+        }
 
 
 # -- security ----------------------------------------------------------------------------
@@ -192,8 +196,9 @@ def test_score_without_new_orders_gives_the_run_segment(client: TestClient, trut
 
 
 def test_score_folds_in_new_orders_without_writing(client: TestClient, truth: dict) -> None:
-    ws = client.app.state.clustomer.workspace  # type: ignore[attr-defined]
-    lines_before = len(ws.order_lines())
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    with state.use(read_only=True) as ws:
+        lines_before = len(ws.order_lines())
     feats = truth["features"]
     lapsed = feats.sort_values("recency_days").iloc[-1]  # the longest-lapsed customer
     body = {
@@ -210,23 +215,65 @@ def test_score_folds_in_new_orders_without_writing(client: TestClient, truth: di
     assert d["features"]["recency_days"] == 1.0 and d["as_of"] == "2025-01-11"
     assert d["value_basis"].startswith("real-time") and d["p_active_90d"] > 0
     assert d["segment_name"] != d["run_segment_name"]  # 2,510 more makes a lapsed customer move
-    assert len(ws.order_lines()) == lines_before  # nothing written
+    with state.use(read_only=True) as ws:
+        assert len(ws.order_lines()) == lines_before  # nothing written
+
+
+def test_a_new_customer_gets_their_segments_popular_products(client: TestClient) -> None:
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    with state.use(read_only=True) as ws:
+        favourites = ws.segment_favourites(top=10)
+        product = str(ws.order_lines()["product_id"].dropna().iloc[0])
+    body = {
+        "orders": [
+            {"order_id": "W1", "ts": "2025-01-10T09:00:00", "product_id": product, "amount": 40}
+        ],
+        "top": 4,
+    }
+    d = client.post("/api/v1/score", json=body).json()
+    assert not d["known"] and d["customer_key"] == "(new customer)"
+    expected = favourites[d["segment_name"]] or favourites[""]
+    assert [r["product_id"] for r in d["recommendations"]] == [
+        str(r["product_id"]) for r in expected[:4]
+    ]
+    assert len(d["recommendations"]) == 4 and "popular" in d["recommendations_note"]
+    assert all("popular" in r["reason"] for r in d["recommendations"])
+    # a known customer keeps their own list; top=0 asks for none
+    d0 = client.post("/api/v1/score", json={**body, "top": 0}).json()
+    assert d0["recommendations"] == [] and d0["recommendations_note"] is None
+
+
+def test_segment_favourites_are_the_cold_start_of_each_segment(client: TestClient) -> None:
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    with state.use(read_only=True) as ws:
+        fav = ws.segment_favourites(top=5)
+        names = set(ws.assignments()["segment_name"])
+        recs = ws.recommendations(top=5, customers=["nobody-yet"])
+    assert set(fav) == names | {""} and all(fav[n] for n in fav)
+    for name, rows in fav.items():
+        assert [r["rank"] for r in rows] == list(range(1, len(rows) + 1))
+        assert all(0 < r["score"] <= 1 for r in rows)
+        assert len({r["product_id"] for r in rows}) == len(rows)
+        reason = "popular in your segment" if name else "popular with customers right now"
+        assert all(r["reason"] == reason for r in rows)
+    # a key without purchases and without a segment gets exactly the shop-wide list
+    assert [str(p) for p in recs["product_id"]] == [str(r["product_id"]) for r in fav[""]]
 
 
 def test_cached_key_only_scores_equal_the_per_customer_path(client: TestClient) -> None:
-    from clustomer.web.scoring import ModelCache, _score_one, score_customer
+    from clustomer.web.scoring import ModelCache, score_customer
 
     state = client.app.state.clustomer  # type: ignore[attr-defined]
     with state.use(read_only=True) as ws:
-        models = ModelCache()
+        models, uncached = ModelCache(), ModelCache()
         scores = models.scores(ws.store)
         assert len(scores.entries) > 250  # the cache, not the per-customer path, answers
-        model = models.get(ws.store, scores.run_id)
+        uncached.scores(ws.store).entries = {}  # every key takes the per-customer path
         recs = ws.recommendations(top=10)
         for key in sorted(scores.entries)[::29]:
             mine = recs[recs["customer_key"] == key]
             fast = score_customer(ws.store, models, key, recommendations=mine, top=3)
-            slow = _score_one(ws.store, model, scores, key, (), mine, 3)
+            slow = score_customer(ws.store, uncached, key, recommendations=mine, top=3)
             # sums over the whole table and over one customer may differ in the last bit
             fp, sp = fast.pop("probabilities"), slow.pop("probabilities")
             assert fast == slow and fp and fp == pytest.approx(sp, abs=1e-9)
@@ -320,6 +367,12 @@ def test_import_upload(client: TestClient) -> None:
     d = client.post("/api/v1/imports", files=files).json()
     assert d["rows_read"] == 3 and d["customers"] == 2 and not d["already_imported"]
     assert d["file"] == "new orders.csv"
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    with state.use(read_only=True) as ws:  # the import records the upload's own name
+        recorded = ws.store.scalar(
+            "SELECT file_name FROM imports WHERE import_id = ?", [d["import_id"]]
+        )
+    assert recorded == "new orders.csv"
     again = client.post("/api/v1/imports", files=files).json()
     assert again["already_imported"]
     scratch = client.app.state.clustomer.scratch_dir  # type: ignore[attr-defined]
@@ -352,3 +405,102 @@ def test_missing_workspace_fails_at_start_not_at_import(tmp_path: Path) -> None:
         with TestClient(app):
             pass
     assert not (tmp_path / "none.duckdb").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "saved"),
+    [
+        ("..\\\\..\\\\win orders.CSV", "win orders.csv"),
+        ("/etc/passwd.csv", "passwd.csv"),
+        ("$(rm -rf ~);.csv", "__rm -rf ___.csv"),
+        ("....csv", "upload.csv"),
+        ("ünïcode.parquet", "_n_code.parquet"),
+    ],
+)
+def test_upload_names_never_make_paths(tmp_path: Path, name: str, saved: str) -> None:
+    import io
+
+    from fastapi import UploadFile
+
+    from clustomer.web.routers.imports import discard_upload, save_upload
+
+    class _State:
+        scratch_dir = tmp_path
+
+    path = save_upload(_State(), UploadFile(io.BytesIO(b"x"), filename=name))  # type: ignore[arg-type]
+    assert path.name == saved and path.parent.parent == tmp_path and path.read_bytes() == b"x"
+    discard_upload(path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_key_only_scores_do_not_wait_for_the_workspace(client: TestClient, truth: dict) -> None:
+    import threading
+
+    state = client.app.state.clustomer  # type: ignore[attr-defined]
+    key = str(truth["assignments"]["customer_key"].iloc[3])
+    first = client.post("/api/v1/score", json={"customer_key": key}).json()  # fills the caches
+    holding, release = threading.Event(), threading.Event()
+
+    def job() -> None:  # e.g. an upload being imported and segmented
+        with state.lock:
+            holding.set()
+            release.wait(30)
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    try:
+        assert holding.wait(10)
+        answers: list[dict] = []
+        asker = threading.Thread(
+            target=lambda: answers.append(
+                client.post("/api/v1/score", json={"customer_key": key}).json()
+            )
+        )
+        asker.start()
+        asker.join(10)
+        assert answers == [first]  # answered while the lock was held
+        blocked: list[int] = []
+        with_orders = threading.Thread(
+            target=lambda: blocked.append(
+                client.post(
+                    "/api/v1/score",
+                    json={
+                        "customer_key": key,
+                        "orders": [{"order_id": "N", "ts": "2025-01-10T09:00:00", "amount": 5}],
+                    },
+                ).status_code
+            )
+        )
+        with_orders.start()
+        with_orders.join(0.5)
+        assert blocked == []  # new orders need the workspace: they wait for the job
+    finally:
+        release.set()
+        worker.join()
+    with_orders.join(30)
+    assert blocked == [200]
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_the_server_warms_its_caches_at_start(
+    tmp_path_factory: pytest.TempPathFactory, small_orders: Path, warm: bool
+) -> None:
+    import time
+
+    path = segmented_copy(tmp_path_factory, small_orders)
+    s = Settings(
+        workspace=path,
+        token_file=tmp_path_factory.mktemp("warm") / "token",
+        allowed_hosts=("testserver",),
+        warm=warm,
+    )
+    with TestClient(create_app(s)) as c:
+        state = c.app.state.clustomer  # type: ignore[attr-defined]
+        with state.use(read_only=True) as ws:
+            key = str(ws.assignments()["customer_key"].iloc[0])
+        deadline = time.monotonic() + 60
+        while warm and not state.cached_score(key, 3) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.2)
+        # warmed: a key-only score with products is a lookup before any request
+        assert (state.cached_score(key, 3) is not None) is warm

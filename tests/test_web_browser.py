@@ -140,6 +140,15 @@ def test_browser_end_to_end(server: tuple[str, str], tmp_path: Path) -> None:
             assert status.startswith("Done: run 1 with "), status
             k = int(re.search(r"with (\d+) segments", status).group(1))  # type: ignore[union-attr]
             assert k >= 2
+            # every row of the file accounted for: read = kept + each drop reason
+            counts = [
+                int(c.replace(",", ""))
+                for c in page.locator("#account-rows td.num").all_inner_texts()
+            ]
+            labels = page.locator("#account-rows tbody tr td:first-child").all_inner_texts()
+            assert labels[0].startswith("read from online_retail") and labels[1] == "kept"
+            assert all(x.startswith("dropped: ") for x in labels[2:]) and len(labels) > 2
+            assert counts[0] == sum(counts[1:]) > 0
 
             # the overview: KPIs, a plotly chart drawn under the CSP, one row per segment
             job.get_by_role("link", name="See the overview").click()

@@ -61,8 +61,8 @@ def test_pages_need_a_login(app_and_token: tuple[object, str]) -> None:
 
 
 def test_overview_and_runs(page: TestClient, app_and_token: tuple[object, str]) -> None:
-    ws = app_and_token[0].state.clustomer.workspace  # type: ignore[attr-defined]
-    names = set(ws.assignments()["segment_name"])
+    with app_and_token[0].state.clustomer.use(read_only=True) as ws:  # type: ignore[attr-defined]
+        names = set(ws.assignments()["segment_name"])
     r = page.get("/")
     assert r.status_code == 200
     assert "300" in r.text and "/static/plotly.min.js" in r.text
@@ -74,8 +74,8 @@ def test_overview_and_runs(page: TestClient, app_and_token: tuple[object, str]) 
 
 
 def test_segment_and_customer_pages(page: TestClient, app_and_token: tuple[object, str]) -> None:
-    ws = app_and_token[0].state.clustomer.workspace  # type: ignore[attr-defined]
-    members = ws.assignments()
+    with app_and_token[0].state.clustomer.use(read_only=True) as ws:  # type: ignore[attr-defined]
+        members = ws.assignments()
     seg, name = int(members["segment_id"].iloc[0]), str(members["segment_name"].iloc[0])
     r = page.get(f"/segments/{seg}")
     assert r.status_code == 200 and name in r.text and "Playbook" in r.text and "Export" in r.text
@@ -103,6 +103,7 @@ def test_upload_runs_a_background_job(page: TestClient) -> None:
         "customer_id,order_id,order_date,product_id,quantity,unit_price,currency\n"
         "Z0001,Z1,2025-01-03 10:00:00,P001,2,12.5,GBP\n"
         "Z0002,Z2,2025-01-04 10:00:00,P002,1,30.0,GBP\n"
+        ",Z3,2025-01-04 11:00:00,P002,1,30.0,GBP\n"  # no customer: dropped, with a reason
     )
     r = page.post("/upload", files={"file": ("more.csv", csv.encode())}, follow_redirects=False)
     assert r.status_code == 303 and "/upload?job=" in r.headers["location"]
@@ -114,7 +115,11 @@ def test_upload_runs_a_background_job(page: TestClient) -> None:
         time.sleep(0.2)
         status = page.get(f"/jobs/{job}").json()
     assert status["status"] == "done", status
-    assert status["result"]["run_id"] == 2 and status["result"]["rows_kept"] == 2
+    result = status["result"]
+    assert result["run_id"] == 2 and result["rows_kept"] == 2 and result["file"] == "more.csv"
+    # the row accounting the page shows: every row kept or dropped with a reason
+    assert result["rows_read"] == 3 == result["rows_kept"] + sum(result["rows_dropped"].values())
+    assert status["detail"]["rows_dropped"] == result["rows_dropped"] != {}
     assert page.get("/jobs/unknown").status_code == 404
     bad = page.post("/upload", files={"file": ("x.exe", b"MZ")}, follow_redirects=False)
     assert bad.status_code == 400

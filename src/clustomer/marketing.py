@@ -70,6 +70,44 @@ class MarketingMixin:
             customers=None if customers is None else list(customers),
         )
 
+    def segment_favourites(
+        self, *, top: int = 10, run_id: int | None = None
+    ) -> dict[str, list[dict[str, Any]]]:
+        """What a customer without purchase history gets: each segment's most popular
+        products of the last eight weeks (the recommender's cold start), by segment name.
+
+        The rows are :meth:`recommendations`' (``rank, product_id, product_name, score,
+        reason``; the score is the share of the segment's recent customers who bought
+        the product). Key ``""`` holds the shop-wide list. Empty without order lines.
+        """
+        from clustomer.recommend import DEFAULT_EXCLUDE, recommend
+        from clustomer.store.lines import clean_lines
+
+        lines = clean_lines(self.store)
+        if lines.empty:
+            return {}
+        segments = self._segment_names(run_id)
+        names = [] if segments is None else sorted(set(segments.dropna().astype(str)))
+        # one stand-in customer per segment, with no purchases: it gets the cold start
+        stand_in = {f"\x00{n}": n for n in names}
+        stand_in["\x00"] = ""
+        member = pd.Series(names, index=[f"\x00{n}" for n in names], dtype=object)
+        if segments is not None:
+            member = pd.concat([segments.astype(object), member])
+        recs = recommend(
+            lines,
+            top=top,
+            exclude=list(DEFAULT_EXCLUDE),
+            segments=member,
+            customers=list(stand_in),
+            blend="default",  # the cold start does not use the blend: no need to fit it
+        )
+        out: dict[str, list[dict[str, Any]]] = {n: [] for n in stand_in.values()}
+        cols = ["customer_key", "rank", "product_id", "product_name", "score", "reason"]
+        for row in recs[cols].astype(object).itertuples(index=False):
+            out[stand_in[str(row[0])]].append(dict(zip(cols[1:], row[1:], strict=True)))
+        return out
+
     def write_recommendations(self, path: Path, **options: Any) -> dict[str, Any]:
         """Write :meth:`recommendations` to a CSV file (atomically); return counts."""
         from clustomer.export import escape_cell, write_csv_atomic

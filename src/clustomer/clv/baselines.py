@@ -89,13 +89,36 @@ def naive_rate(
         raise ClustomerError(f"no purchase on or before {cut.date()}: nothing to predict from")
     feats = features_at(d, cut)
     if since == "start":
-        length = pd.Series(max(1.0, (cut - d["day"].min()).days), index=feats.index)
+        length: float | np.ndarray = max(1.0, (cut - d["day"].min()).days)
     else:
         # at least the horizon: a customer first seen yesterday is not 90 orders a quarter
-        length = feats["T"].clip(lower=float(horizon))
-    orders = (feats["frequency"] + 1) / length * horizon
-    revenue = feats["total_revenue"] / length * horizon
-    return pd.DataFrame({"orders": orders, "revenue": revenue, "activity": -np.expm1(-orders)})
+        length = np.maximum(feats["T"].to_numpy(dtype=np.float64), float(horizon))
+    orders, revenue, activity = pace_forecast(
+        feats["frequency"].to_numpy(dtype=np.float64) + 1,
+        feats["total_revenue"].to_numpy(dtype=np.float64),
+        length,
+        horizon,
+    )
+    return pd.DataFrame(
+        {"orders": orders, "revenue": revenue, "activity": activity}, index=feats.index
+    )
+
+
+def pace_forecast(
+    purchase_days: np.ndarray | float,
+    revenue: np.ndarray | float,
+    length: np.ndarray | float,
+    horizon: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The naive rate's formula: ``purchase_days`` and ``revenue`` over ``length`` days,
+    carried over ``horizon`` days; activity = 1 − exp(−orders).
+
+    >>> [float(x) for x in pace_forecast(2.0, 30.0, 10.0, 5)]
+    [1.0, 15.0, 0.6321205588285577]
+    """
+    orders = np.asarray(purchase_days, dtype=np.float64) / length * horizon
+    spend = np.asarray(revenue, dtype=np.float64) / length * horizon
+    return orders, spend, -np.expm1(-orders)
 
 
 def features_at(days: pd.DataFrame, cutoff: DateLike) -> pd.DataFrame:

@@ -27,11 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clustomer.clv.baselines import features_at, gbm_predict, naive_rate, seasonal_uplift
+from clustomer.clv.baselines import (
+    features_at,
+    gbm_predict,
+    naive_rate,
+    pace_forecast,
+    seasonal_uplift,
+)
 from clustomer.clv.transactions import as_day, check_days, rfm_summary
 from clustomer.errors import ClustomerError
 
-__all__ = ["HORIZON_DAYS", "customer_values", "value_confidence"]
+__all__ = ["HORIZON_DAYS", "customer_values", "pace_value", "value_confidence"]
 
 #: The window of ``p_active_90d``, ``expected_orders_90d`` and ``expected_revenue_90d``.
 HORIZON_DAYS = 90
@@ -167,9 +173,97 @@ def value_confidence(
     >>> value_confidence(f, n_customers=500).tolist()
     ['low', 'medium', 'high']
     """
-    days = features["frequency"].to_numpy() + 1
-    history = features["T"].to_numpy()
-    label = np.where((days >= 3) & (history >= 180), "high", np.where(days >= 2, "medium", "low"))
+    label = _confidence(
+        features["frequency"].to_numpy() + 1,
+        features["T"].to_numpy(),
+        n_customers=n_customers,
+        degenerate=degenerate,
+    )
+    return pd.Series(label, index=features.index, dtype="object")
+
+
+def _confidence(
+    purchase_days: np.ndarray, history: np.ndarray, *, n_customers: int, degenerate: bool
+) -> np.ndarray:
+    label = np.where(
+        (purchase_days >= 3) & (history >= 180),
+        "high",
+        np.where(purchase_days >= 2, "medium", "low"),
+    )
     if n_customers < 200 or degenerate:
         label = np.full(len(label), "low")
-    return pd.Series(label, index=features.index, dtype="object")
+    return label
+
+
+def pace_value(
+    days: np.ndarray,
+    revenue: np.ndarray,
+    as_of: Any,
+    *,
+    n_customers: int,
+    degenerate: bool = False,
+) -> dict[str, Any] | None:
+    """One customer's value columns with the ``naive_pace`` model, in plain numpy.
+
+    The real-time scoring path's twin of ``customer_values(..., model="naive_pace")``
+    for a single customer (same formula, :func:`~clustomer.clv.baselines.pace_forecast`;
+    the tests check they agree), about a hundred times faster for one customer.
+
+    Parameters
+    ----------
+    days : ndarray
+        The customer's purchase days (anything ``numpy.datetime64`` takes; a day may
+        repeat: its rows are one purchase day).
+    revenue : ndarray
+        The revenue of each row of ``days``.
+    as_of : date-like
+        Predictions start here; only days before it count.
+    n_customers : int
+        Customers with purchases in the shop (the confidence rule needs 200).
+    degenerate : bool
+        As in :func:`customer_values`.
+
+    Returns
+    -------
+    dict or None
+        The columns of :func:`customer_values` but ``customer_key``; None without a
+        purchase day before ``as_of``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> v = pace_value(np.array(["2024-01-01", "2024-03-01"], dtype="datetime64[D]"),
+    ...                np.array([20.0, 30.0]), "2024-04-01", n_customers=500)
+    >>> round(v["expected_orders_90d"], 3), v["value_confidence"]
+    (2.0, 'medium')
+    """
+    cut = np.datetime64(as_day(pd.Timestamp(as_of) - pd.Timedelta(days=1)).date(), "D")
+    day = np.asarray(days, dtype="datetime64[D]")
+    keep = day <= cut
+    if not keep.any():
+        return None
+    day, spend = day[keep], np.asarray(revenue, dtype=np.float64)[keep]
+    purchase_days = float(np.unique(day).size)
+    history = float((cut - day.min()).astype(np.int64))
+    orders, rev, activity = pace_forecast(
+        purchase_days, float(spend.sum()), max(history, float(HORIZON_DAYS)), HORIZON_DAYS
+    )
+    clv = _discounted_months(pd.Series([float(rev) / HORIZON_DAYS * _MONTH_DAYS])).iloc[0]
+
+    def clean(value: Any) -> float:
+        x = float(value)
+        return 0.0 if not np.isfinite(x) else max(x, 0.0)
+
+    label = _confidence(
+        np.array([purchase_days]),
+        np.array([history]),
+        n_customers=n_customers,
+        degenerate=degenerate,
+    )
+    return {
+        "p_active_90d": min(clean(activity), 1.0),
+        "expected_orders_90d": clean(orders),
+        "expected_revenue_90d": clean(rev),
+        "clv_12m": clean(clv),
+        "value_confidence": str(label[0]),
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clustomer.errors import ClustomerError, WorkspaceError, mask_emails
 from clustomer.web.deps import AppState, LoginRequired
@@ -93,13 +94,50 @@ def _install_handlers(app: FastAPI) -> None:
         return _error(500, "internal error; the server log has the details")
 
 
+class AccessLog:
+    """ASGI middleware: one ``METHOD path status ms`` line per request, e-mails masked.
+
+    Plain ASGI rather than ``@app.middleware("http")``, whose per-request task group costs
+    more than a cached score.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            if log.isEnabledFor(logging.INFO):
+                log.info(
+                    "%s %s %d %.0f ms",
+                    scope["method"],
+                    mask_emails(scope["path"]),
+                    status,
+                    (time.perf_counter() - start) * 1000,
+                )
+
+
 class _App(FastAPI):
-    """FastAPI with the Host allow-list and the JSON body limit outside everything."""
+    """FastAPI with the Host allow-list, the JSON body limit and the access log outside
+    everything."""
 
     clustomer_settings: Settings
 
     def build_middleware_stack(self) -> Any:
-        inner = super().build_middleware_stack()
+        inner = AccessLog(super().build_middleware_stack())
         limited = JsonBodyLimit(inner, self.clustomer_settings.max_body_bytes)
         return HostAllowList(limited, tuple(self.clustomer_settings.allowed_hosts))
 
@@ -134,6 +172,8 @@ def create_app(settings: Settings) -> FastAPI:
             workspace = Workspace(settings.workspace, create=False)
             state = AppState(settings=settings, workspace=workspace, token=token, users=1)
             app.state.clustomer = state
+            if settings.warm:
+                state.jobs.start(lambda report: state.warm())
         try:
             yield
         finally:
@@ -158,21 +198,6 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.clustomer_settings = settings
     _install_handlers(app)
-
-    @app.middleware("http")
-    async def access_log(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        start = time.perf_counter()
-        response = await call_next(request)
-        log.info(
-            "%s %s %d %.0f ms",
-            request.method,
-            mask_emails(request.url.path),
-            response.status_code,
-            (time.perf_counter() - start) * 1000,
-        )
-        return response
 
     app.include_router(api_router(settings))
     app.include_router(pages_router())

@@ -57,6 +57,8 @@ class AppState:
     _recs_by_key: tuple[Any, dict[str, list[dict[str, Any]]]] | None = None
     #: False after a use that may have written, until the caches' stamps are read again
     _recs_checked: bool = False
+    #: each segment's popular products (for customers without history), with ``_recs``
+    _favourites: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @contextmanager
     def use(self, *, read_only: bool = False) -> Iterator[Workspace]:
@@ -93,6 +95,7 @@ class AppState:
                 recs = ws.recommendations(top=10)
             except ImportError:
                 return None
+            self._favourites = ws.segment_favourites(top=10)
             self._recs = (stamp, recs)
         self._recs_checked = True
         return self._recs[1]
@@ -105,6 +108,29 @@ class AppState:
             and self._recs_by_key is not None
             and self._recs_by_key[0] is self._recs
         )
+
+    def cached_score(self, key: str, top: int) -> dict[str, Any] | None:
+        """A key-only score answered from the caches alone, without the workspace or its
+        lock (so a running upload job does not hold it up); None when the caches cannot
+        answer it. The caches are replaced whole, never changed in place."""
+        from clustomer.web.scoring import cached_score
+
+        scores = self.models.ready(key)
+        if scores is None:
+            return None
+        recs: list[dict[str, Any]] | None = None
+        if top > 0:
+            by_key = self._recs_by_key
+            if not self.recommendations_ready() or by_key is None:
+                return None
+            recs = by_key[1].get(key, [])
+        return cached_score(scores, key, recs, top, self._favourites)
+
+    def favourites(self, ws: Workspace) -> dict[str, list[dict[str, Any]]]:
+        """Each segment's popular products (``""``: the shop's), built with
+        :meth:`recommendations`: what a customer without purchase history is shown."""
+        self.recommendations(ws)
+        return self._favourites
 
     def recommendations_of(self, ws: Workspace, key: str) -> list[dict[str, Any]] | None:
         """One customer's rows of :meth:`recommendations`, by rank (None: no recommender)."""
@@ -121,13 +147,30 @@ class AppState:
             self._recs_by_key = (self._recs, by_key)
         return self._recs_by_key[1].get(key, [])
 
+    def warm(self) -> dict[str, Any]:
+        """Build the scoring caches now (a background job at start-up, see
+        :attr:`Settings.warm`): the latest run's key-only scores and the recommendations.
+
+        A workspace without a run has nothing to warm.
+        """
+        from clustomer.errors import ClustomerError
+
+        with self.use(read_only=True) as ws:
+            try:
+                scores = self.models.scores(ws.store)
+                self.recommendations_of(ws, "")
+            except ClustomerError:
+                return {"warmed": 0}
+            return {"warmed": len(scores.entries)}
+
     def close(self) -> None:
         self.jobs.shutdown()
         self.workspace.close()
         self.scratch.cleanup()
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async: a plain function would cost a hop to the thread pool on every request
     state: AppState = request.app.state.clustomer
     return state
 
@@ -137,7 +180,7 @@ State = Annotated[AppState, Depends(get_state)]
 _bearer = HTTPBearer(auto_error=False, description="The token from `clustomer serve`.")
 
 
-def require_token(
+async def require_token(
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
@@ -155,7 +198,7 @@ class LoginRequired(Exception):
     """A page was asked for without a valid session: redirect to the login page."""
 
 
-def require_session(request: Request, state: State) -> None:
+async def require_session(request: Request, state: State) -> None:
     """Redirect to ``/login`` unless the session cookie is valid."""
     if not verify_session(state.token, request.cookies.get(SESSION_COOKIE)):
         raise LoginRequired()

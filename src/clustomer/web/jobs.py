@@ -1,7 +1,9 @@
 """Background jobs of the pages: an uploaded file imported, then segmented, in a thread.
 
 A job's status is plain data (``GET /jobs/{id}``): ``queued``, ``running`` with the stage
-it is in, ``done`` with the run id, or ``failed`` with the message (e-mails masked).
+it is in, ``done`` with the run id, or ``failed`` with the message (e-mails masked); and
+``detail``, what the job has to show so far (the upload's row accounting, as soon as the
+import is done).
 
 >>> reg = JobRegistry()
 >>> job = reg.start(lambda report: {"run_id": 1})
@@ -23,7 +25,8 @@ from clustomer.errors import ClustomerError, mask_emails
 
 __all__ = ["Job", "JobRegistry"]
 
-Work = Callable[[Callable[[str], None]], dict[str, Any]]
+#: A job's work: called with ``report(stage, detail=None)``; returns the result.
+Work = Callable[..., dict[str, Any]]
 
 
 @dataclass
@@ -33,6 +36,7 @@ class Job:
     stage: str | None = None
     result: dict[str, Any] | None = None
     error: str | None = None
+    detail: dict[str, Any] | None = None
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -43,6 +47,7 @@ class Job:
             "stage": self.stage,
             "result": self.result,
             "error": self.error,
+            "detail": self.detail,
             "started_at": self.started_at,
         }
 
@@ -55,11 +60,17 @@ class JobRegistry:
         self._threads: list[threading.Thread] = []
 
     def start(self, work: Work) -> Job:
-        """Run ``work(report_stage)`` in a thread; return its job at once."""
+        """Run ``work(report)`` in a thread; return its job at once.
+
+        ``report(stage, detail=None)`` names the stage the work is in, and replaces the
+        job's ``detail`` when one is given.
+        """
         job = Job(secrets.token_hex(8))
         self._jobs[job.id] = job
 
-        def report(stage: str) -> None:
+        def report(stage: str, detail: dict[str, Any] | None = None) -> None:
+            if detail is not None:
+                job.detail = detail
             job.stage = stage
 
         def run() -> None:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC
+from functools import partial
 from typing import Any
 
 import duckdb
@@ -41,12 +42,22 @@ from clustomer.web.score_cache import (
     _midnight_after,
     _plain,
     _probabilities,
+    one_thread,
 )
 
-__all__ = ["ModelCache", "NotFoundError", "lines_from_orders", "score_customer"]
+__all__ = [
+    "ModelCache",
+    "NotFoundError",
+    "cached_score",
+    "prepare_score",
+    "lines_from_orders",
+    "score_customer",
+]
 
 #: A customer's recommendation rows: a frame, or dicts already sorted by rank.
 Recommendations = pd.DataFrame | Sequence[Mapping[str, Any]] | None
+#: Each segment's popular products by segment name (``""``: the shop's), as dicts by rank.
+Favourites = Mapping[str, Sequence[Mapping[str, Any]]] | None
 
 #: The key shown for a customer scored from orders alone.
 ANONYMOUS = "(new customer)"
@@ -83,7 +94,7 @@ class _Scratch(Store):
         self, lines: pd.DataFrame | None = None, customers: pd.DataFrame | None = None
     ) -> None:
         self.path = ":memory:"
-        self.con = duckdb.connect()
+        self.con = duckdb.connect(config={"threads": 1})  # a few lines: one thread is faster
         self.con.execute("SET TimeZone = 'UTC'")
         if lines is not None and customers is not None:
             self.load(lines, customers)
@@ -171,6 +182,7 @@ def score_customer(
     *,
     recommendations: Recommendations = None,
     top: int = 5,
+    favourites: Favourites = None,
 ) -> dict[str, Any]:
     """Segment, probabilities, value and top products of one customer now.
 
@@ -188,6 +200,10 @@ def score_customer(
         ``Workspace.recommendations()`` rows of this customer; as dicts, sorted by rank.
     top : int
         How many recommendations to return.
+    favourites : mapping, optional
+        ``Workspace.segment_favourites()``: what a customer without stored
+        recommendations (a new customer, or one without purchases) is shown, by the
+        segment they are placed in now.
 
     Raises
     ------
@@ -196,49 +212,139 @@ def score_customer(
     ClustomerError
         No run yet, or a run without a model (the RFM-only path for tiny shops).
     """
+    return prepare_score(
+        store,
+        models,
+        key,
+        orders,
+        recommendations=recommendations,
+        top=top,
+        favourites=favourites,
+    )()
+
+
+def prepare_score(
+    store: Store,
+    models: ModelCache,
+    key: str | None,
+    orders: Sequence[dict[str, Any]] = (),
+    *,
+    recommendations: Recommendations = None,
+    top: int = 5,
+    favourites: Favourites = None,
+) -> Callable[[], dict[str, Any]]:
+    """:func:`score_customer` in two steps: this one reads the workspace (the stored
+    lines of the customer, the caches); the function it returns computes the score
+    without it, so a server can let go of the workspace in between."""
     scores = models.scores(store)
     rid = scores.run_id
     if key is not None and not orders:
         if key in scores.entries:
-            cached = scores.entries[key]
-            probs = cached["probabilities"]
-            return _response(
-                scores,
-                key,
-                True,
-                0,
-                dict(cached, probabilities=None if probs is None else dict(probs)),
-                scores.stored_basis,
-                _recommendations(recommendations, top, False),
-            )
+            done = cached_score(scores, key, recommendations, top, favourites)
+            return lambda: done
         if scores.entries and key not in scores.known:
             raise NotFoundError(f"there is no customer {key!r} in this workspace")
-    return _score_one(store, models.get(store, rid), scores, key, orders, recommendations, top)
+    model = models.get(store, rid)
+    if model.get("segmenter") is None:
+        raise ClustomerError(
+            f"run {rid} grouped its few customers by the RFM rules and has no model to "
+            "score with; segment again once there are more customers"
+        )
+    if key is not None:
+        stored, row = customer_order_lines(store, key)
+    else:
+        stored, row = pd.DataFrame(columns=list(_LINE_COLUMNS)), pd.DataFrame()
+    if key is not None and stored.empty and not orders:
+        raise NotFoundError(f"there is no customer {key!r} in this workspace")
+    values: dict[str, Any] | None = None  # the run's, when nothing new is folded in
+    if not stored.empty and not orders:
+        from clustomer.store.values import load_values
+
+        stored_values = load_values(store, rid)
+        hit = stored_values[stored_values["customer_key"] == key]
+        values = {str(k): v for k, v in hit.iloc[0].items()} if not hit.empty else {}
+    return partial(
+        _score_one,
+        model,
+        scores,
+        key,
+        orders,
+        stored,
+        row,
+        values,
+        recommendations,
+        top,
+        favourites,
+    )
+
+
+def cached_score(
+    scores: RunScores,
+    key: str,
+    recommendations: Recommendations,
+    top: int,
+    favourites: Favourites = None,
+) -> dict[str, Any]:
+    """The key-only score of a customer of ``scores.entries``: a lookup, no workspace.
+
+    Raises
+    ------
+    KeyError
+        ``key`` is not in the cached entries.
+    """
+    cached = scores.entries[key]
+    probs = cached["probabilities"]
+    return _response(
+        scores,
+        key,
+        True,
+        0,
+        dict(cached, probabilities=None if probs is None else dict(probs)),
+        scores.stored_basis,
+        _recommendations(recommendations, top, False, _favourite(favourites, cached)),
+    )
+
+
+def _favourite(
+    favourites: Favourites, fields: Mapping[str, Any]
+) -> Sequence[Mapping[str, Any]] | None:
+    """The popular products of the segment in ``fields`` (else the shop's)."""
+    if not favourites:
+        return None
+    return favourites.get(str(fields["segment_name"])) or favourites.get("")
 
 
 def _recommendations(
-    recommendations: Recommendations, top: int, new: bool
+    recommendations: Recommendations,
+    top: int,
+    new: bool,
+    popular: Sequence[Mapping[str, Any]] | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    recs: list[dict[str, Any]] = []
+    """The response's products and a note; ``popular`` (the segment's favourites) stands
+    in when the customer has no stored recommendations."""
+    if top <= 0:
+        return [], None
     note = None
     rows: Sequence[Mapping[Any, Any]] | None = recommendations  # type: ignore[assignment]
     if isinstance(recommendations, pd.DataFrame):
         rows = recommendations.sort_values("rank").head(top).to_dict("records")
-    if rows:
-        for r in list(rows)[:top]:
-            recs.append(
-                {
-                    "rank": int(r["rank"]),
-                    "product_id": str(r["product_id"]),
-                    "product_name": _plain(r.get("product_name")),
-                    "score": float(r["score"]),
-                    "reason": str(r["reason"]),
-                }
-            )
-    elif top > 0:
-        note = "no recommendations: the customer has no stored purchase history"
-    if new and recs:
+    if not rows and popular:
+        rows = popular
+        note = "no purchase history to go on: the segment's popular products"
+    elif new and rows:
         note = "recommendations come from the stored history; the new lines are not in them"
+    recs = [
+        {
+            "rank": int(r["rank"]),
+            "product_id": str(r["product_id"]),
+            "product_name": _plain(r.get("product_name")),
+            "score": float(r["score"]),
+            "reason": str(r["reason"]),
+        }
+        for r in list(rows or [])[:top]
+    ]
+    if not recs:
+        note = "no recommendations: the customer has no stored purchase history"
     return recs, note
 
 
@@ -275,35 +381,27 @@ def _response(
 
 
 def _score_one(
-    store: Store,
     model: dict[str, Any],
     scores: RunScores,
     key: str | None,
     orders: Sequence[dict[str, Any]],
+    stored: pd.DataFrame,
+    row: pd.DataFrame,
+    stored_values: dict[str, Any] | None,
     recommendations: Recommendations,
     top: int,
+    favourites: Favourites = None,
 ) -> dict[str, Any]:
-    """The per-customer path: the customer's stored lines and the new ones, on a scratch."""
+    """The per-customer path: the customer's stored lines and the new ones, on a scratch
+    (nothing here reads the workspace: :func:`prepare_score` did)."""
     from clustomer.clv.transactions import customer_days
-    from clustomer.clv.values import customer_values
+    from clustomer.clv.values import pace_value
     from clustomer.features.customer import customer_features
     from clustomer.features.sets import build_feature_set
     from clustomer.segment.assign import assign_customers
 
-    rid = scores.run_id
-    if model.get("segmenter") is None:
-        raise ClustomerError(
-            f"run {rid} grouped its few customers by the RFM rules and has no model to "
-            "score with; segment again once there are more customers"
-        )
     name = key if key is not None else ANONYMOUS
-    if key is not None:
-        stored, row = customer_order_lines(store, key)
-    else:
-        stored, row = pd.DataFrame(columns=list(_LINE_COLUMNS)), pd.DataFrame()
     known = not stored.empty
-    if key is not None and not known and not orders:
-        raise NotFoundError(f"there is no customer {key!r} in this workspace")
     new = lines_from_orders(name, orders, scores.currency)
     lines = (
         new if stored.empty else pd.concat([stored[list(_LINE_COLUMNS)], new], ignore_index=True)
@@ -332,30 +430,34 @@ def _score_one(
             prune=False,
             product_weights=model.get("product_weights"),
         )
-        assigned = assign_customers(model, fset.table)
         days = customer_days(scratch.con)
     finally:
         _release(scratch)
-    seg_id = int(assigned["segment_id"].iloc[0])
     probs, source = (None, None)
-    if seg_id >= 0:
-        rows, source = _probabilities(model, fset.table[list(model["feature_columns"])])
-        probs = None if rows is None else rows[0]
-    values: dict[str, Any] = {}
-    if known and new.empty:
-        from clustomer.store.values import load_values
-
-        stored_values = load_values(store, rid)
-        hit = stored_values[stored_values["customer_key"] == key]
-        if not hit.empty:
-            values = {str(k): v for k, v in hit.iloc[0].items()}
+    with one_thread():
+        assigned = assign_customers(model, fset.table)
+        seg_id = int(assigned["segment_id"].iloc[0])
+        if seg_id >= 0:
+            rows, source = _probabilities(model, fset.table[list(model["feature_columns"])])
+            probs = None if rows is None else rows[0]
+    if stored_values is not None:
+        values = stored_values
         basis = scores.stored_basis
-    elif not days.empty:
-        row_values = customer_values(days, cutoff, model="naive_pace").iloc[0]
-        values = {str(k): v for k, v in row_values.items()}
-        basis = "real-time: this customer's own purchase pace (naive_pace)"
     else:
-        basis = "none: no clean purchase"
+        values = (
+            pace_value(
+                days["day"].to_numpy(),
+                days["revenue"].to_numpy(),
+                cutoff,
+                n_customers=max(len(scores.known), 1),
+            )
+            or {}
+        )
+        basis = (
+            "real-time: this customer's own purchase pace (naive_pace)"
+            if values
+            else "none: no clean purchase"
+        )
     feature_row = fset.table.iloc[0].to_dict()
     fields = {
         "as_of": cutoff.date().isoformat(),
@@ -366,5 +468,5 @@ def _score_one(
         **{f: _plain(values.get(f)) for f in _VALUE_FIELDS},
         "features": {k: _plain(v) for k, v in feature_row.items() if k != "customer_key"},
     }
-    recs = _recommendations(recommendations, top, not new.empty)
+    recs = _recommendations(recommendations, top, not new.empty, _favourite(favourites, fields))
     return _response(scores, name, known, int(len(new)), fields, basis, recs)

@@ -44,6 +44,10 @@ class Settings:
         Where the API token is kept (created with mode 0600 on first start).
     session_hours : float
         How long a page login lasts.
+    warm : bool
+        Build the scoring caches (every customer's key-only score, the recommendations)
+        in the background as the server starts, so the first ``POST /api/v1/score`` is
+        as fast as the rest.
     """
 
     workspace: str | Path
@@ -54,6 +58,7 @@ class Settings:
     max_json_bytes: int = 1024 * 1024
     token_file: str | Path = field(default_factory=default_token_file)
     session_hours: float = 12.0
+    warm: bool = True
 
     @property
     def base_url(self) -> str:

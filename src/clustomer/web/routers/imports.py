@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -21,19 +22,34 @@ SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".xlsx", ".csv.gz")
 
 
 def save_upload(state: AppState, upload: UploadFile) -> Path:
-    """Copy an upload to the scratch folder under a generated name (the client's file
-    name is never used as a path; only its suffix is kept, from a fixed list)."""
-    name = (upload.filename or "").lower()
-    suffix = next((s for s in sorted(SUFFIXES, key=len, reverse=True) if name.endswith(s)), None)
+    """Copy an upload into a new folder of its own under the scratch folder.
+
+    The client's file name is never used as a path: the folder's name is generated, and
+    the file's name is the upload's base name cut down to letters, digits, ``. _ -`` and
+    spaces (so the import records ``orders.csv``, not a temporary name); the suffix must
+    be one of a fixed list. Remove it with :func:`discard_upload`.
+    """
+    name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    suffix = next(
+        (s for s in sorted(SUFFIXES, key=len, reverse=True) if name.lower().endswith(s)), None
+    )
     if suffix is None:
         raise InputError(
             f"cannot import this kind of file; upload one of {', '.join(SUFFIXES)}",
-            file=Path(name).name[:100] or None,
+            file=name[:100] or None,
         )
-    path = state.scratch_dir / f"upload-{secrets.token_hex(8)}{suffix}"
+    stem = re.sub(r"[^A-Za-z0-9._ -]", "_", name[: -len(suffix)]).strip(" .")[:100] or "upload"
+    folder = state.scratch_dir / f"upload-{secrets.token_hex(8)}"
+    folder.mkdir(mode=0o700)
+    path = folder / f"{stem}{suffix}"
     with path.open("wb") as out:
         shutil.copyfileobj(upload.file, out, length=1024 * 1024)
     return path
+
+
+def discard_upload(path: Path) -> None:
+    """Remove a file of :func:`save_upload` and its folder."""
+    shutil.rmtree(path.parent, ignore_errors=True)
 
 
 @router.post(
@@ -56,7 +72,7 @@ def import_upload(
             summary = ws.import_file(path, layout, currency=currency)
         data: dict[str, Any] = summary.to_dict()
     finally:
-        path.unlink(missing_ok=True)
-    data["file"] = file.filename and Path(file.filename).name[:200]
+        discard_upload(path)
+    data["file"] = path.name
     data["rejects"] = list(data.get("rejects") or [])[:20]
     return data

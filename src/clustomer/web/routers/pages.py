@@ -195,7 +195,7 @@ def upload_page(job: str | None = None) -> HTMLResponse:
 @router.post("/upload", dependencies=[PageAuth])
 def upload(state: State, file: UploadFile) -> Response:
     """Save the file, then import and segment it in a background job."""
-    from clustomer.web.routers.imports import save_upload
+    from clustomer.web.routers.imports import discard_upload, save_upload
 
     try:
         path = save_upload(state, file)
@@ -207,20 +207,36 @@ def upload(state: State, file: UploadFile) -> Response:
             with state.use() as ws:
                 report("import")
                 summary = ws.import_file(path)
-                report("segment")
+                account = upload_account(summary)
+                report("segment", account)  # the accounting shows while it segments
                 run = ws.segment()
-            return {
-                "import_id": summary.import_id,
-                "rows_kept": summary.rows_kept,
-                "already_imported": summary.already_imported,
-                "run_id": run.run_id,
-                "k": run.k,
-            }
+            return {**account, "run_id": run.run_id, "k": run.k}
         finally:
-            path.unlink(missing_ok=True)
+            discard_upload(path)
 
     job = state.jobs.start(work)
     return RedirectResponse(f"/upload?job={job.id}", status_code=303)
+
+
+def upload_account(summary: Any) -> dict[str, Any]:
+    """What the upload page shows of an import: every row accounted for (kept, or
+    dropped by reason) and the first rejected cells, e-mail addresses masked."""
+    rejects = [
+        {k: mask_emails(str(v)) if isinstance(v, str) else v for k, v in r.items()}
+        for r in list(summary.rejects)[:20]
+    ]
+    return {
+        "import_id": summary.import_id,
+        "file": summary.file,
+        "layout": summary.layout,
+        "already_imported": summary.already_imported,
+        "rows_read": summary.rows_read,
+        "rows_kept": summary.rows_kept,
+        "rows_dropped": dict(summary.rows_dropped),
+        "customers": summary.customers,
+        "rejects": rejects,
+        "rejects_total": len(summary.rejects),
+    }
 
 
 @router.get("/jobs/{job_id}", dependencies=[PageAuth])

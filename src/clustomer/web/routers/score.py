@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from clustomer.web.deps import AppState, State
 from clustomer.web.models import ScoreIn, ScoreOut
 from clustomer.web.routers import errors
-from clustomer.web.scoring import score_customer
+from clustomer.web.scoring import prepare_score
 from clustomer.web.settings import Settings
 
 
@@ -28,15 +28,12 @@ def make_router(settings: Settings) -> APIRouter:
         """Segment (with probabilities where there are any), 90-day activity and value,
         and top products of a known customer, of a customer with new orders, or of a new
         customer's orders. The new orders are not stored."""
-        key = body.customer_key
-        if key is not None and not body.orders and state.lock.acquire(blocking=False):
+        if body.customer_key is not None and not body.orders:
             # a cached key-only score is a dict lookup: answered on the event loop,
-            # without the hop to the thread pool
-            try:
-                if state.models.ready(key) and (body.top == 0 or state.recommendations_ready()):
-                    return _score(body, state)
-            finally:
-                state.lock.release()
+            # without the hop to the thread pool or the workspace lock
+            cached = state.cached_score(body.customer_key, body.top)
+            if cached is not None:
+                return cached
         return await run_in_threadpool(_score, body, state)
 
     return router
@@ -44,15 +41,19 @@ def make_router(settings: Settings) -> APIRouter:
 
 def _score(body: ScoreIn, state: AppState) -> dict[str, Any]:
     orders = [o.model_dump() for o in body.orders]
-    with state.use(read_only=True) as ws:
-        recs = None
-        if body.customer_key is not None and body.top > 0:
-            recs = state.recommendations_of(ws, body.customer_key)
-        return score_customer(
+    with state.use(read_only=True) as ws:  # the workspace only for the reads
+        recs, favourites = None, None
+        if body.top > 0:
+            if body.customer_key is not None:
+                recs = state.recommendations_of(ws, body.customer_key)
+            favourites = state.favourites(ws)
+        finish = prepare_score(
             ws.store,
             state.models,
             body.customer_key,
             orders,
             recommendations=recs,
             top=body.top,
+            favourites=favourites,
         )
+    return finish()  # features, segment and value on a scratch: requests run side by side
