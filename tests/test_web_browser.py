@@ -1,5 +1,6 @@
 """End to end in a real headless Chromium: log in, upload the sample, wait for the job,
-open a segment, download its export, screenshot the overview (``out/test-artifacts``).
+open a segment, download its export, screenshot the upload's accounting and the overview
+(``out/test-artifacts``).
 
 Needs Debian's ``chromium`` (``/usr/bin/chromium``) and Playwright for Python; the
 browser is never downloaded (no ``playwright install``). Without either, it is skipped.
@@ -149,6 +150,8 @@ def test_browser_end_to_end(server: tuple[str, str], tmp_path: Path) -> None:
             assert labels[0].startswith("read from online_retail") and labels[1] == "kept"
             assert all(x.startswith("dropped: ") for x in labels[2:]) and len(labels) > 2
             assert counts[0] == sum(counts[1:]) > 0
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "upload.png"), full_page=True)
 
             # the overview: KPIs, a plotly chart drawn under the CSP, one row per segment
             job.get_by_role("link", name="See the overview").click()
