@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint pytest bench bench-methods bench-recommend bench-web clean
+.PHONY: demo test lint pytest bench bench-methods bench-recommend bench-web bench-large-import clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,10 @@ bench: $(STAMP)
 ## make bench-web: POST /api/v1/score latency and req/s at 1 and 32 clients (after make demo)
 bench-web: $(DEVSTAMP)
 	$(BIN)/python bench/web.py
+
+## make bench-large-import: import a ~2 GB CSV; peak memory and the progress bar (bench/large_import.json)
+bench-large-import: $(STAMP)
+	$(BIN)/python bench/large_import.py
 
 ## make bench-recommend: top-10 recommendations for the 450,000 customers; bench/recommend.json
 bench-recommend: $(STAMP)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from clustomer.errors import ClustomerError
+from clustomer.export.safety import atomic_file
 from clustomer.progress import Progress, Timings
 from clustomer.results import SegmentRun
 from clustomer.store.imports import ImportSummary
@@ -81,8 +82,8 @@ def write_segments_csv(run: SegmentRun, path: Path) -> Path:
     table = run.table()
     numeric = table.select_dtypes("float").columns
     table[numeric] = table[numeric].round(4)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pacsv.write_csv(pa.Table.from_pandas(table, preserve_index=False), path)
+    with atomic_file(path, binary=True, what="segments.csv") as fh:
+        pacsv.write_csv(pa.Table.from_pandas(table, preserve_index=False), fh)
     return path
 
 

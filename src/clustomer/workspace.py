@@ -444,3 +444,6 @@ class Workspace(MarketingMixin):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+        # a damaged block met by a query that went to DuckDB directly: name the file
+        if exc is not None and (damaged := self.store.damage_error(exc)) is not None:
+            raise damaged from None

@@ -16,6 +16,7 @@ from clustomer.export.audience import (
 from clustomer.export.formats import FORMATS, ExportFormat, get_format
 from clustomer.export.holdout import parse_holdout, split_holdout
 from clustomer.export.safety import (
+    atomic_file,
     email_sha256,
     escape_cell,
     is_valid_email,
@@ -31,6 +32,7 @@ __all__ = [
     "ExportFormat",
     "ExportResult",
     "add_suppression",
+    "atomic_file",
     "email_sha256",
     "escape_cell",
     "export_segment",

@@ -14,9 +14,10 @@ Three jobs, each small:
   e-mail exports (reason ``"invalid email"``). :func:`normalize_email` and
   :func:`email_sha256` give the form the ad platforms hash (trimmed, lower-case,
   unsalted SHA-256 in hex) — the same form the suppression list stores.
-- **Atomic files**: :func:`write_csv_atomic` writes a temporary file beside the target
-  and renames it over the target only when every row is written, so an error leaves no
-  partial file (and an older file intact).
+- **Atomic files**: :func:`atomic_file` (the one definition) writes a temporary file
+  beside the target and renames it over the target only when everything is written, so
+  an error — a full disk, a read-only folder — leaves no partial file and an older file
+  intact; :func:`write_csv_atomic` writes a CSV through it.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import hashlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, Any
 
 from clustomer.errors import ClustomerError, InputError
 
@@ -131,6 +134,7 @@ def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[
     On any error (including one raised while ``rows`` is iterated) the temporary file is
     removed and ``path`` is left as it was — absent, or the previous file. A new file is
     readable by its owner only (it holds personal data); a replaced file keeps its mode.
+    See :func:`atomic_file`.
 
     Raises
     ------
@@ -150,28 +154,123 @@ def write_csv_atomic(path: Path, header: Sequence[str], rows: Iterable[Sequence[
     ['a.csv']
     >>> import shutil; shutil.rmtree(folder)
     """
-    path = Path(path)
-    if path.is_dir():
-        raise InputError("is a folder: give the name of the file to write", file=str(path))
+    with atomic_file(path, newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+@contextmanager
+def atomic_file(
+    path: str | Path,
+    *,
+    binary: bool = False,
+    encoding: str = "utf-8",
+    newline: str | None = None,
+    new_mode: int = 0o600,
+    what: str = "",
+) -> Iterator[IO[Any]]:
+    """Write a file all or nothing: the one way clustomer writes an output file.
+
+    Yields a file open on a temporary file beside ``path`` (``.NAME.XXXX.tmp``). When the
+    block ends without an error, the file is flushed to disk and renamed over ``path``
+    (one atomic step; the folder is synced where the system allows). On any error —
+    a full disk, a read-only folder, an exception or Ctrl-C in the block — the temporary
+    file is removed and ``path`` is left as it was: absent, or the previous file, intact.
+
+    A new file gets ``new_mode`` (default ``0o600``: outputs hold customer data); a
+    replaced file keeps its mode. A symbolic link is written through (its target is
+    replaced). A process killed in the block can leave the temporary file behind, never
+    a partial ``path``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write; its folder is created if needed.
+    binary : bool
+        Yield a binary file (for writers such as ``pyarrow.csv.write_csv``).
+    encoding, newline : str
+        For a text file, as for :func:`open`.
+    new_mode : int
+        Permission bits of a new file.
+    what : str
+        What the file is, for messages ("the report" → "cannot write the report to …").
+
+    Raises
+    ------
+    InputError
+        ``path`` is a folder.
+    ClustomerError
+        ``path`` is read-only, or cannot be written (the message names ``path``, not the
+        temporary file, with the system's reason, e.g. "No space left on device").
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with atomic_file(folder / "report.html", new_mode=0o644) as fh:
+    ...     _ = fh.write("<html></html>")
+    >>> (folder / "report.html").read_text()
+    '<html></html>'
+    >>> try:
+    ...     with atomic_file(folder / "report.html") as fh:
+    ...         _ = fh.write("<html>half")
+    ...         raise OSError(28, "No space left on device")
+    ... except ClustomerError as exc:
+    ...     print(str(exc).replace(str(folder), "…"))
+    cannot write …/report.html: No space left on device
+    >>> (folder / "report.html").read_text(), sorted(p.name for p in folder.iterdir())
+    ('<html></html>', ['report.html'])
+    >>> import shutil; shutil.rmtree(folder)
+    """
+    target = Path(path)
+    if target.is_symlink():
+        target = target.resolve()
+    cannot = f"cannot write {what} to {target}" if what else f"cannot write {target}"
+    if target.is_dir():
+        folder = "is a folder: give the name of the file to write"
+        raise InputError(f"cannot write {what}: it {folder}" if what else folder, file=str(target))
+    if target.exists() and not os.access(target, os.W_OK):
+        raise ClustomerError(f"{cannot}: it is read-only")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else None
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = target.stat().st_mode & 0o777 if target.exists() else new_mode
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise ClustomerError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ClustomerError(f"{cannot}: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(header)
-            writer.writerows(rows)
+        fh = (
+            os.fdopen(fd, "wb")
+            if binary
+            else os.fdopen(fd, "w", encoding=encoding, newline=newline)
+        )
+        with fh:
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError):  # name the file asked for, not the temporary one
-            raise ClustomerError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise ClustomerError(f"{cannot}: {exc.strerror or exc}") from None
         raise
+    _sync_folder(target.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX); best effort, never an error."""
+    flags = getattr(os, "O_DIRECTORY", None)
+    if flags is None:  # pragma: no cover - Windows
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
@@ -21,7 +20,6 @@ import jinja2
 import plotly.io as pio
 from markupsafe import Markup
 
-from clustomer.errors import ClustomerError
 from clustomer.report.plots import figures_for
 from clustomer.report.strategy import strategy_figures
 from clustomer.segment.criteria import LOW_STABILITY
@@ -361,23 +359,10 @@ def write_report(summary: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     ...     out.stat().st_size > 1_000_000
     True
     """
+    from clustomer.export.safety import atomic_file
+
     target = Path(path)
     html = render_report(summary)
-    tmp_name: str | None = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
-        ) as fh:
-            tmp_name = fh.name
-            fh.write(html)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        if tmp_name is not None and os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise ClustomerError(
-            f"cannot write the report to {target}: {exc.strerror or exc}. "
-            "Choose another path or check that the folder is writable."
-        ) from exc
+    with atomic_file(target, new_mode=0o644, what="the report") as fh:
+        fh.write(html)
     return target
