@@ -53,7 +53,8 @@ def preload_models() -> threading.Thread:
     """Import the modelling and report code in a background thread, and return it.
 
     Importing scikit-learn takes about a second. DuckDB lets go of Python's lock while
-    it reads a file, so an import started before a big file is read costs nothing.
+    it reads a file, so an import started before a big file is read costs nothing. Join
+    the thread before the main thread imports any of these modules itself.
     """
 
     def load() -> None:
@@ -125,11 +126,16 @@ def run_segment(
     with Workspace(workspace, memory_limit=memory_limit, create=source is not None) as ws:
         imported = None
         if source is not None:
-            preload_models()
-            with timings.stage("import"):
-                imported = ws.import_file(
-                    source, layout, mapping, currency=currency, date_format=date_format
-                )
+            loader = preload_models()
+            try:
+                with timings.stage("import"):
+                    imported = ws.import_file(
+                        source, layout, mapping, currency=currency, date_format=date_format
+                    )
+            finally:
+                # two threads importing one package can see it half initialised (a
+                # KeyError from sklearn was seen once): the main thread waits for it
+                loader.join()
         run = ws.segment(
             k=k,
             as_of=as_of,
