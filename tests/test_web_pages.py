@@ -85,6 +85,14 @@ def test_segment_and_customer_pages(page: TestClient, app_and_token: tuple[objec
     key = str(members["customer_key"].iloc[3])
     r = page.get("/customers", params={"key": key})
     assert r.status_code == 200 and key in r.text and str(members["segment_name"].iloc[3]) in r.text
+    # the lookup form posts the key (no key in the URL); the segment page links by rank
+    posted = page.post("/customers", data={"key": key})
+    assert posted.status_code == 200 and str(members["segment_name"].iloc[3]) in posted.text
+    seg_page = page.get(f"/segments/{seg}").text
+    assert "/customers?segment=" in seg_page and "key=" not in seg_page
+    first = page.get("/customers", params={"segment": seg, "rank": 1})
+    assert first.status_code == 200 and name in first.text
+    assert page.get("/customers", params={"segment": seg, "rank": 99}).status_code == 404
     evil = page.get("/customers", params={"key": "<script>alert(1)</script>"})
     assert evil.status_code == 404
     assert "<script>alert" not in evil.text and "&lt;script&gt;" in evil.text
@@ -145,3 +153,31 @@ def test_overview_counts_customers_left_out_of_the_segments(
     assert data["left_out"] == "1 with returns only"
     assert data["customers"] == 13
     assert sum(s["size"] for s in data["summary"]["segments"]) == 12
+
+
+def test_email_keys_are_masked_on_the_pages_unless_show_pii(
+    tmp_path: Path, write_file: Callable[..., Path]
+) -> None:
+    import dataclasses
+
+    from clustomer import Workspace
+
+    rows = ["customer_id,order_id,order_date,amount,currency"]
+    for c in range(40):
+        for o in range(1 + c % 3):
+            rows.append(f"shopper{c}@example.com,o{c}-{o},2024-0{1 + o}-1{c % 9},{10 + c + o},GBP")
+    path = write_file("emails.csv", "\n".join(rows) + "\n")
+    db = tmp_path / "ws.duckdb"
+    with Workspace(db) as ws:
+        ws.import_file(path)
+        ws.segment(k=2)
+    base = Settings(workspace=db, token_file=tmp_path / "token", allowed_hosts=("testserver",))
+    for show in (False, True):
+        with TestClient(create_app(dataclasses.replace(base, show_pii=show))) as c:
+            token = (tmp_path / "token").read_text().strip()
+            c.post("/login", data={"token": token})
+            r = c.post("/customers", data={"key": "shopper7@example.com"})
+            assert r.status_code == 200
+            assert ("shopper7@example.com" in r.text) is show
+            seg = c.get("/segments/0").text
+            assert "@example.com" not in seg  # members show the key's last characters

@@ -131,7 +131,7 @@ def segment_members(ws: Workspace, segment_id: int, limit: int = 20) -> list[dic
         rows.append(
             {
                 "customer": "…" + key[-4:] if len(key) > 4 else key,
-                "key": key,
+                "key": key,  # for the server only: pages link by segment and rank
                 "clv_12m": _plain(r.get("clv_12m")),
                 "p_active_90d": _plain(r.get("p_active_90d")),
             }
@@ -139,8 +139,9 @@ def segment_members(ws: Workspace, segment_id: int, limit: int = 20) -> list[dic
     return rows
 
 
-def customer_detail(ws: Workspace, key: str) -> dict[str, Any]:
-    """Features, segment history, value columns and masked contact of one customer."""
+def customer_detail(ws: Workspace, key: str, *, show_pii: bool = False) -> dict[str, Any]:
+    """Features, segment history, value columns and contact of one customer; the contact
+    e-mail, and a key that is an e-mail address, masked unless ``show_pii``."""
     from clustomer.store.audiences import contact_emails
     from clustomer.store.lines import customer_order_lines
     from clustomer.store.runs import load_assignments
@@ -181,11 +182,13 @@ def customer_detail(ws: Workspace, key: str) -> dict[str, Any]:
             values = {k: _plain(x) for k, x in v.iloc[0].items() if k != "customer_key"}
     emails = contact_emails(ws.store)
     mine = emails[emails["customer_key"] == key]
-    contact = {"email": mask_email(str(mine["email"].iloc[0]))} if not mine.empty else None
+    shown = (lambda x: x) if show_pii else mask_email
+    contact = {"email": shown(str(mine["email"].iloc[0]))} if not mine.empty else None
     current = history[0] if history and history[0]["run_id"] == latest else None
     feature_row = feats.iloc[0].to_dict()
     return {
         "customer_key": key,
+        "label": key if show_pii or "@" not in key else mask_email(key),
         "run_id": latest,
         "as_of": _iso(as_of) if as_of is not None else _iso(feats.get("as_of", "")),
         "features": {k: _plain(v) for k, v in feature_row.items() if k != "customer_key"},

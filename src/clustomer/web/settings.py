@@ -44,6 +44,9 @@ class Settings:
         Where the API token is kept (created with mode 0600 on first start).
     session_hours : float
         How long a page login lasts.
+    show_pii : bool
+        Show customer keys that are e-mail addresses, and contact e-mails, unmasked on
+        the pages (``clustomer serve --show-pii``); masked by default.
     warm : bool
         Build the scoring caches (every customer's key-only score, the recommendations)
         in the background as the server starts, so the first ``POST /api/v1/score`` is
@@ -58,6 +61,7 @@ class Settings:
     max_json_bytes: int = 1024 * 1024
     token_file: str | Path = field(default_factory=default_token_file)
     session_hours: float = 12.0
+    show_pii: bool = False
     warm: bool = True
 
     @property

@@ -164,19 +164,39 @@ def segment_export(segment_id: int, state: State, format: str = "csv") -> Respon
 
 
 @router.get("/customers", dependencies=[PageAuth])
-def customer_page(state: State, key: str | None = None) -> HTMLResponse:
-    from clustomer.web.data import customer_detail
+def customer_page(
+    state: State, key: str | None = None, segment: int | None = None, rank: int | None = None
+) -> HTMLResponse:
+    """A customer by ``key``, or the ``rank``-th most valuable member of ``segment`` (the
+    segment page's links: no customer key in a URL)."""
+    return _customer(state, key, segment, rank)
+
+
+@router.post("/customers", dependencies=[PageAuth])
+def customer_lookup(state: State, key: Annotated[str, Form(max_length=200)]) -> HTMLResponse:
+    """The lookup form posts the key, so that it stays out of URLs and browser history."""
+    return _customer(state, key, None, None)
+
+
+def _customer(state: State, key: str | None, segment: int | None, rank: int | None) -> HTMLResponse:
+    from clustomer.web.data import customer_detail, mask_email, segment_members
+    from clustomer.web.scoring import NotFoundError
 
     detail = None
-    status = 200
+    show_pii = state.settings.show_pii
     with _page_errors() as box:
-        if key:
-            with state.use() as ws:
-                detail = customer_detail(ws, key[:200])
-    if box["error"]:
-        status = 404
+        with state.use() as ws:
+            if not key and segment is not None and rank is not None and 1 <= rank <= 100:
+                members = segment_members(ws, segment, limit=rank)
+                if len(members) < rank:
+                    raise NotFoundError(f"segment {segment} has no customer ranked {rank}")
+                key = str(members[rank - 1]["key"])
+            if key:
+                detail = customer_detail(ws, key[:200], show_pii=show_pii)
+    status = 404 if box["error"] else 200
+    shown = key if not key or show_pii or "@" not in key else mask_email(key)
     return render(
-        "customer", status=status, page="customers", key=key or "", c=detail, error=box["error"]
+        "customer", status=status, page="customers", key=shown or "", c=detail, error=box["error"]
     )
 
 
