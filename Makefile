@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint pytest bench bench-methods bench-recommend bench-web bench-large-import clean
+.PHONY: demo test lint pytest bench bench-methods bench-recommend bench-web bench-large-import bench-spark clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(DEVSTAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	touch $@ $(STAMP)
 
 ## make demo: install, then segment the bundled Online Retail sample into out/
@@ -48,6 +48,11 @@ bench-web: $(DEVSTAMP)
 ## make bench-large-import: import a ~2 GB CSV; peak memory and the progress bar (bench/large_import.json)
 bench-large-import: $(STAMP)
 	$(BIN)/python bench/large_import.py
+
+## make bench-spark: the 10M-line benchmark on DuckDB and on Spark local[2], stage by stage;
+## writes bench/spark.json (needs Java 17)
+bench-spark: $(DEVSTAMP)
+	$(BIN)/python bench/spark.py
 
 ## make bench-recommend: top-10 recommendations for the 450,000 customers; bench/recommend.json
 bench-recommend: $(STAMP)

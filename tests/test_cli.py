@@ -119,6 +119,11 @@ def test_layouts_lists_every_layout() -> None:
         "online_retail_ii",
         "shopify_orders",
         "generic",
+        "shopify_customers",
+        "woocommerce_orders",
+        "woocommerce_analytics",
+        "stripe_payments",
+        "customers",
     }
 
 

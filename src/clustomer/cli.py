@@ -35,6 +35,7 @@ from clustomer.cli_common import (
 from clustomer.cli_common import call as _call
 from clustomer.cli_common import fail as _fail
 from clustomer.cli_marketing import register as register_marketing
+from clustomer.cli_privacy import register as register_privacy
 from clustomer.cli_render import (
     RichStages,
     print_assign,
@@ -76,7 +77,11 @@ def import_cmd(
     as_of: AsOfOpt = None,
     date_format: Annotated[
         str | None,
-        typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y."),
+        typer.Option(
+            "--date-format",
+            help="strptime format of the order dates, e.g. %d/%m/%Y; needed only when no date "
+            "in the whole column tells day-first from month-first.",
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -207,10 +212,50 @@ MemOpt = Annotated[
     str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB.")
 ]
 
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="duckdb (this machine, the workspace) or spark (a Spark cluster or local "
+        "Spark; needs pip install 'clustomer\\[spark]' and Java 17; FILE is then any path "
+        "Spark reads).",
+    ),
+]
+MasterOpt = Annotated[
+    str | None,
+    typer.Option("--master", help="With --engine spark: local[2], spark://HOST:7077, yarn, ..."),
+]
+
+
+def _segment_spark(file: str | None, *, engine: str, master: str | None, **opts: Any) -> None:
+    if engine != "spark":
+        _fail(ClustomerError(f"--engine must be duckdb or spark; got {engine!r}"))
+    if file is None:
+        _fail(ClustomerError("--engine spark reads the orders from FILE; give one"))
+    from clustomer.spark import run_segment_spark
+
+    json_ = opts.pop("json_")
+    opts["random_state"] = opts.pop("seed")
+    with RichStages(err, 6) as progress:
+        outcome = _call(lambda: run_segment_spark(file, master=master, progress=progress, **opts))
+    data = outcome.to_dict()
+    if json_:
+        typer.echo(json.dumps(data, default=str))
+        return
+    _print_segments(data)
+    out.print("Wrote " + ", ".join(f"[bold]{escape(p)}[/]" for p in data["outputs"].values()))
+
 
 @app.command()
 def segment(
-    file: Annotated[Path | None, typer.Argument(help="Export to import first (optional).")] = None,
+    file: Annotated[
+        str | None,
+        typer.Argument(
+            help="Export to import first (optional); with --engine spark, the source: any "
+            "path Spark reads (hdfs://, s3a://, a folder of Parquet files).",
+            show_default=False,
+        ),
+    ] = None,
     workspace: WorkspaceOpt = DEFAULT_WS,
     out_dir: OutOpt = Path("out"),
     k: KOpt = None,
@@ -225,11 +270,35 @@ def segment(
     method: MethodOpt = "kmeans",
     features: FeaturesOpt = None,
     playbook: PlaybookOpt = None,
+    engine: EngineOpt = "duckdb",
+    master: MasterOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Segment the customers (importing FILE first, if given); write the CSV and report."""
+    if master is not None and engine == "duckdb":
+        _fail(ClustomerError("--master is for --engine spark"))
+    if engine != "duckdb":
+        _segment_spark(
+            file,
+            engine=engine,
+            master=master,
+            out_dir=out_dir,
+            k=k,
+            as_of=as_of,
+            layout=layout,
+            mapping=_parse_map(map_),
+            currency=currency,
+            date_format=date_format,
+            sample_size=sample_size,
+            seed=seed,
+            method=method,
+            features=features,
+            playbook=playbook,
+            json_=json_,
+        )
+        return
     _segment(
-        file,
+        None if file is None else Path(file),
         workspace=workspace,
         out_dir=out_dir,
         k=k,
@@ -445,6 +514,10 @@ def serve(
     token_file: Annotated[
         Path | None, typer.Option("--token-file", help="Where the access token is kept.")
     ] = None,
+    show_pii: Annotated[
+        bool,
+        typer.Option("--show-pii", help="Show e-mail addresses on the pages (masked by default)."),
+    ] = False,
 ) -> None:
     """Serve the dashboard and the scoring API on this machine (127.0.0.1 by default)."""
     import uvicorn
@@ -466,6 +539,7 @@ def serve(
         port=port,
         token_file=tf,
         allowed_hosts=(*DEFAULT_ALLOWED_HOSTS, host, *(allow_host or [])),
+        show_pii=show_pii,
     )
     err.print(f"clustomer on {settings.base_url}: log in with the token in {tf}")
     # uvicorn's own access log would print raw paths (keys may be e-mail addresses)
@@ -479,6 +553,7 @@ def version() -> None:
 
 
 register_marketing(app)
+register_privacy(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -56,7 +56,11 @@ AsOfOpt = Annotated[
 ]
 DateFormatOpt = Annotated[
     str | None,
-    typer.Option("--date-format", help="strptime format of the dates, e.g. %d/%m/%Y."),
+    typer.Option(
+        "--date-format",
+        help="strptime format of the order dates, e.g. %d/%m/%Y; needed only when no date "
+        "in the whole column tells day-first from month-first.",
+    ),
 ]
 DEFAULT_WS = Path("clustomer.duckdb")
 

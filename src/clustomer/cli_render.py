@@ -29,13 +29,21 @@ class RichStages:
             transient=False,
         )
         self.overall = self.progress.add_task("clustomer", total=total)
+        self.tasks: dict[str, Any] = {}
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
         task = self.progress.add_task(name, total=1)
+        self.tasks[name] = task
         yield
         self.progress.update(task, completed=1)
         self.progress.advance(self.overall)
+
+    def update(self, name: str, fraction: float) -> None:
+        """Fill the bar of the running stage ``name`` to ``fraction`` (0 to 1)."""
+        task = self.tasks.get(name)
+        if task is not None:
+            self.progress.update(task, completed=max(0.0, min(fraction, 1.0)))
 
     def __enter__(self) -> RichStages:
         self.progress.start()

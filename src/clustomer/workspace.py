@@ -105,7 +105,26 @@ class Workspace(MarketingMixin):
     ) -> ImportSummary:
         """Import an export (CSV, Parquet or .xlsx): atomic, idempotent, every row counted.
 
-        See :func:`clustomer.ingest.import_file`.
+        Order exports add order lines; customer tables (``shopify_customers``, a plain
+        ``customers`` table of attributes) add customers, consent and attributes. See
+        :func:`clustomer.ingest.import_file` and ``docs/formats.md``.
+
+        Parameters
+        ----------
+        path : str or Path
+            The export file.
+        layout : str, optional
+            Force a layout (``clustomer layouts`` lists them); detected by default.
+        mapping : mapping of str to str, optional
+            ``{field: column}`` for columns named otherwise than the layout expects.
+        currency : str, optional
+            Keep only the rows in this currency (a file may mix several).
+        as_of : datetime, optional
+            Rows dated after this are dropped (default: now).
+        date_format : str, optional
+            strptime format of the dates (``"%d/%m/%Y"``). Without it the format is
+            detected, and dates that could be day-first or month-first are settled by
+            the whole column, or the import stops and asks for one.
         """
         return import_file(
             self.store,

@@ -58,9 +58,46 @@ def import_file(
     final transaction, so any error leaves it exactly as it was. Importing the same
     bytes again changes nothing and returns the earlier account with
     ``already_imported=True``.
+
+    Parameters
+    ----------
+    layout : str, optional
+        Force a layout (:data:`LAYOUTS`); detected from the header by default.
+    mapping : mapping of str to str, optional
+        ``{field: column}``, for columns named otherwise than the layout expects.
+    currency : str, optional
+        Keep only the rows in this currency.
+    as_of : datetime, optional
+        Rows dated after this are dropped as ``date after as-of date`` (default: now).
+    date_format : str, optional
+        strptime format of the layout's date column (``"%d/%m/%Y %H:%M"``). Without it
+        the format is detected; dates that could be day-first or month-first are settled
+        by the whole column, or the import stops and asks for one.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read or used (the message names the file, and the line and
+        column where one is to blame); the workspace is unchanged.
     """
+    try:
+        return _import(store, Path(path), layout, mapping, currency, as_of, date_format)
+    except OSError as exc:  # unreadable (permissions, a folder that vanished, ...)
+        raise InputError(
+            f"cannot read this file: {exc.strerror or type(exc).__name__}", file=Path(path).name
+        ) from None
+
+
+def _import(
+    store: Store,
+    path: Path,
+    layout: str | None,
+    mapping: Mapping[str, str] | None,
+    currency: str | None,
+    as_of: datetime | None,
+    date_format: str | None,
+) -> ImportSummary:
     started = time.perf_counter()
-    path = Path(path)
     size = path.stat().st_size if path.is_file() else -1
     with ThreadPoolExecutor(max_workers=1) as pool:
         # Hashing a big file takes a while; when no earlier import has the same size it
@@ -136,5 +173,5 @@ def _commit(
         mapping=dict(mapping or {}),
     )
     summary.seconds = round(time.perf_counter() - started, 3)
-    summary.import_id = commit_import(store, summary)
+    summary.import_id = commit_import(store, summary, customer_table=acc.customer_table)
     return summary

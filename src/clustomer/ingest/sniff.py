@@ -1,6 +1,9 @@
 """Look at the first megabyte of a CSV file: encoding, delimiter, header, date format.
 
-Nothing here reads the whole file; DuckDB's reader does that with what this finds.
+Nothing here reads the whole file; DuckDB's reader does that with what this finds (and,
+when the sample cannot tell day-first from month-first dates, counts over the whole
+column: see ``resolve`` in :func:`detect_date_format`). Number formats are in
+:mod:`clustomer.ingest.numbers`.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import csv
 import io
 import re
 import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -81,18 +85,32 @@ def sniff_csv(path: Path) -> CsvDialect:
         for i in range(chunks):  # places that never overlap, evenly over the rest
             fh.seek(SNIFF_BYTES + (i * rest) // chunks)
             spread.append(fh.read(SPREAD_BYTES))
-    if more:  # drop a possibly cut last line
+    utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))  # Excel's "Unicode Text"
+    if utf16:
+        # whole characters of the head only; the spread places are not sampled (their
+        # byte offsets may split characters): DuckDB reads a UTF-8 copy of the file
+        text = head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
+        text, encoding, spread = text[: text.rfind("\n") + 1] if more else text, "utf-16", []
+    elif more:  # drop a possibly cut last line
         head = head[: head.rfind(b"\n") + 1] or head
     if head.startswith(b"\xef\xbb\xbf"):
         head = head[3:]
     ascii_head = head.isascii()
-    try:
-        text, encoding = head.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:  # Excel on Windows saves CSV as Windows-1252 (latin-1 and more)
-        text, encoding = head.decode("cp1252", errors="replace"), "cp1252"
+    if not utf16:
+        try:
+            text, encoding = head.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:  # Excel on Windows saves CSV as Windows-1252
+            text, encoding = head.decode("cp1252", errors="replace"), "cp1252"
     if not text.strip():
         raise InputError("the file is empty (no header line)", file=path.name)
     first = text.splitlines()[0]
+    if first.count('"') % 2:
+        raise InputError(
+            "the header has a quote that is never closed (unterminated quote); fix the "
+            "quotes on the first line",
+            file=path.name,
+            line=1,
+        )
     counts = {d: _count_outside_quotes(first, d) for d in (",", ";", "\t", "|")}
     delimiter = max(counts, key=lambda d: counts[d]) if max(counts.values()) else ","
     rows = _parse_rows(text, delimiter)
@@ -115,7 +133,7 @@ def sniff_csv(path: Path) -> CsvDialect:
 
 def _parse_rows(text: str, delimiter: str) -> list[list[str]]:
     try:
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter, strict=False))
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
     except csv.Error:  # an odd quote: fall back to plain splitting for the sample
         rows = [line.split(delimiter) for line in text.splitlines()]
     return [r for r in rows if r]
@@ -151,13 +169,20 @@ _ISO = re.compile(
 MIN_SHARE = 0.5
 
 
-def detect_date_format(values: list[str], *, file: str | None = None) -> DateFormat:
+def detect_date_format(
+    values: list[str],
+    *,
+    file: str | None = None,
+    resolve: Callable[[Sequence[str]], Sequence[int]] | None = None,
+) -> DateFormat:
     """Pick how to read a date column from a sample of its values.
 
     ISO 8601 wins when it reads most values; otherwise the format among
     :data:`DATE_FORMATS` that reads the most values. Day-first and month-first are told
-    apart by the data; when the sample cannot tell them apart the import stops and asks
-    for ``--date-format``.
+    apart by the data: when the sample cannot tell them apart, ``resolve`` (if given)
+    counts how many values of the *whole column* each candidate format reads, and a
+    single format that reads more than the others wins (one ``13/02/2011`` anywhere
+    decides). Otherwise the import stops and asks for ``--date-format``.
 
     >>> detect_date_format(["2011-12-09 12:50:00", "2011-01-02"])
     DateFormat(fmt=None, sql_type='TIMESTAMP')
@@ -167,6 +192,9 @@ def detect_date_format(values: list[str], *, file: str | None = None) -> DateFor
     '%m/%d/%Y %H:%M'
     >>> detect_date_format(["13/1/2010 8:26", "unknown"]).fmt
     '%d/%m/%Y %H:%M'
+    >>> whole_column = lambda fmts: [5 if f.startswith("%d") else 4 for f in fmts]
+    >>> detect_date_format(["01/02/2011"], resolve=whole_column).fmt
+    '%d/%m/%Y'
     """
     vals = [v.strip() for v in values if v and v.strip()]
     if not vals:
@@ -198,11 +226,16 @@ def detect_date_format(values: list[str], *, file: str | None = None) -> DateFor
         )
     swapped = {w.replace("%d", "%D").replace("%m", "%d").replace("%D", "%m") for w in winners}
     if len(winners) > 1 and swapped & set(winners):
+        if resolve is not None:
+            counts = list(resolve(winners))
+            top = [w for w, n in zip(winners, counts, strict=True) if n == max(counts)]
+            if len(top) == 1 and max(counts) > 0:
+                return DateFormat(top[0])
         example = next(v for v in vals if _parses(v, winners[0]))
         raise InputError(
-            f"dates such as {example!r} could be day-first or month-first and the file "
-            "does not say which; give the format with --date-format, e.g. "
-            + " or ".join(repr(w) for w in winners[:2]),
+            f"dates such as {example!r} could be day-first or month-first, and no date in "
+            "the column says which (a day above 12 would); give the format with "
+            "--date-format, e.g. " + " or ".join(repr(w) for w in winners[:2]),
             file=file,
         )
     return DateFormat(winners[0])
@@ -214,60 +247,3 @@ def _parses(value: str, fmt: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-@dataclass(frozen=True)
-class NumberFormat:
-    decimal: str = "."
-    thousands: str | None = None
-
-
-_COMMA_DECIMAL = re.compile(r"^[-+]?([1-9]\d{0,2}(\.\d{3})+|\d+),\d+$")
-_DOT_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(\.\d{3})+(,\d+)?$")
-_COMMA_THOUSANDS = re.compile(r"^[-+]?[1-9]\d{0,2}(,\d{3})+(\.\d+)?$")
-_DOT_DECIMAL = re.compile(r"^[-+]?\d*\.\d+$")
-
-
-def detect_number_format(
-    values: list[str], delimiter: str, *, file: str | None = None
-) -> NumberFormat:
-    """Decimal separator and thousands separator of numbers, from a sample.
-
-    >>> detect_number_format(["29,98", "1.234,50"], ";")
-    NumberFormat(decimal=',', thousands='.')
-    >>> detect_number_format(["1.234", "20,5"], ";")
-    NumberFormat(decimal=',', thousands='.')
-    >>> detect_number_format(["0.990", "1,5"], ";")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    clustomer.errors.InputError: numbers are written both as '1,5' (decimal comma) and as ...
-    >>> detect_number_format(["29.98", "1,234.50"], ",")
-    NumberFormat(decimal='.', thousands=',')
-    >>> detect_number_format(["29.98"], ";")
-    NumberFormat(decimal='.', thousands=None)
-    """
-    vals = [v.strip() for v in values if v and v.strip()]
-    if delimiter != "," and any(_COMMA_DECIMAL.match(v) for v in vals):
-        # a dot with three digits after it is a thousands separator here; any other dot
-        # is a decimal point, and the two conventions in one column cannot both hold
-        plain_dots = [v for v in vals if _DOT_DECIMAL.match(v) and not _DOT_THOUSANDS.match(v)]
-        if plain_dots:
-            comma = next(v for v in vals if _COMMA_DECIMAL.match(v))
-            raise InputError(
-                f"numbers are written both as {comma!r} (decimal comma) and as "
-                f"{plain_dots[0]!r} (decimal point); export them one way",
-                file=file,
-            )
-        thousands = "." if any(_DOT_THOUSANDS.match(v) for v in vals) else None
-        return NumberFormat(",", thousands)
-    commas = [v for v in vals if "," in v]
-    if commas and all(_COMMA_THOUSANDS.match(v) for v in commas):
-        return NumberFormat(".", ",")
-    if commas:
-        raise InputError(
-            f"numbers such as {commas[0]!r} use a comma that is neither a thousands "
-            "separator nor readable in a comma-separated file; export the file with a "
-            "semicolon delimiter (decimal comma) or with a decimal point",
-            file=file,
-        )
-    return NumberFormat()

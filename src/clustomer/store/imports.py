@@ -24,11 +24,14 @@ DROP_REASONS = (
     "missing date",
     "missing amount",
     "voided order",
+    "failed payment",
+    "unpaid order",
     "non-positive price",
     "zero quantity",
     "other currency",
     "date after as-of date",
     "duplicate line",
+    "repeated customer",
 )
 
 
@@ -101,12 +104,13 @@ def workspace_currencies(store: Store) -> list[str]:
     return [c for (c,) in store.rows("SELECT DISTINCT currency FROM imports ORDER BY 1") if c]
 
 
-def commit_import(store: Store, summary: ImportSummary) -> int:
+def commit_import(store: Store, summary: ImportSummary, *, customer_table: bool = False) -> int:
     """Move the staged lines into the workspace, all in one transaction.
 
     Expects ``stage.lines`` (with ``drop_reason``), ``stage.dups``, ``stage.extra`` and
-    ``stage.rejects`` as built by :func:`clustomer.ingest.normalize.normalize`. Returns
-    the new import id.
+    ``stage.rejects`` as built by :func:`clustomer.ingest.normalize.normalize`; for a
+    ``customer_table``, ``stage.lines`` holds one row per customer and ``stage.attrs``
+    their attributes, and no order line is added. Returns the new import id.
     """
     with store.transaction():
         import_id = int(store.scalar("SELECT nextval('import_id_seq')"))
@@ -147,6 +151,9 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
             "FROM stage.rejects ORDER BY line LIMIT 10000",
             [import_id],
         )
+        if customer_table:
+            _commit_customers(store, import_id)
+            return import_id
         # the lines of one import share one currency (checked by the normaliser): insert
         # it as a constant, which DuckDB stores for free
         cols = (
@@ -178,6 +185,7 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
         store.execute(
             """
             INSERT INTO contacts
+                (customer_key, email, first_name, last_name, import_id, updated_at)
             SELECT customer_key, arg_max(email, ts) FILTER (email IS NOT NULL),
                    arg_max(first_name, ts) FILTER (first_name IS NOT NULL),
                    arg_max(last_name, ts) FILTER (last_name IS NOT NULL), ?, now()
@@ -195,6 +203,45 @@ def commit_import(store: Store, summary: ImportSummary) -> int:
             [import_id],
         )
     return import_id
+
+
+def _commit_customers(store: Store, import_id: int) -> None:
+    """A customer table: one row per kept customer; attributes merged into earlier ones."""
+    kept = (
+        f"(SELECT l.*, a.attributes FROM (SELECT *, rowid AS _rid FROM stage.lines WHERE {KEPT}) l"
+        " LEFT JOIN stage.attrs a ON a.rid = l._rid)"
+    )
+    store.execute(
+        f"""
+        INSERT INTO customers
+        SELECT customer_key, country, marketing_consent, CAST(attributes AS JSON), ?, now()
+        FROM {kept}
+        ON CONFLICT (customer_key) DO UPDATE SET
+            country = coalesce(excluded.country, country),
+            marketing_consent = coalesce(excluded.marketing_consent, marketing_consent),
+            attributes = CASE WHEN excluded.attributes IS NULL THEN attributes
+                              WHEN attributes IS NULL THEN excluded.attributes
+                              ELSE json_merge_patch(attributes, excluded.attributes) END,
+            updated_at = excluded.updated_at
+        """,
+        [import_id],
+    )
+    store.execute(
+        f"""
+        INSERT INTO contacts
+            (customer_key, email, first_name, last_name, import_id, updated_at)
+        SELECT customer_key, email, first_name, last_name, ?, now()
+        FROM {kept}
+        WHERE email IS NOT NULL OR first_name IS NOT NULL OR last_name IS NOT NULL
+        ON CONFLICT (customer_key) DO UPDATE SET
+            email = coalesce(excluded.email, email),
+            first_name = coalesce(excluded.first_name, first_name),
+            last_name = coalesce(excluded.last_name, last_name),
+            import_id = excluded.import_id,
+            updated_at = excluded.updated_at
+        """,
+        [import_id],
+    )
 
 
 def load_summary(store: Store, import_id: int) -> ImportSummary:

@@ -259,6 +259,30 @@ def _marketing(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration(5, "pseudonyms and phone numbers of contacts; the list of people erased on request")
+def _privacy(con: duckdb.DuckDBPyConnection) -> None:
+    # contacts gains each address's pseudonym (HMAC-SHA256 under the install's key, see
+    # clustomer.privacy.keys), the phone number (E.164, raw) and its pseudonym. Rows
+    # already there keep a NULL email_hash: the key lives outside the workspace, so the
+    # pseudonyms are filled in later, by the code that holds the key (forget does).
+    # forgotten: the pseudonyms of what `clustomer forget` erased (kinds customer_key_hash,
+    # email_hash, phone_hash; plus one key_check row, to notice another key file), never
+    # the value itself, so that a re-import of an old file can drop those people again.
+    con.execute(
+        """
+        ALTER TABLE contacts ADD COLUMN email_hash VARCHAR;
+        ALTER TABLE contacts ADD COLUMN phone VARCHAR;
+        ALTER TABLE contacts ADD COLUMN phone_hash VARCHAR;
+        CREATE TABLE forgotten (
+            kind          VARCHAR NOT NULL,
+            value         VARCHAR NOT NULL,
+            forgotten_at  TIMESTAMPTZ NOT NULL,
+            PRIMARY KEY (kind, value)
+        );
+        """
+    )
+
+
 LATEST_VERSION = len(MIGRATIONS)
 
 
