@@ -67,6 +67,11 @@ def _parse_map(items: list[str] | None) -> dict[str, str]:
 # -- commands -----------------------------------------------------------------------------
 
 
+MemOpt = Annotated[
+    str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB.")
+]
+
+
 @app.command("import")
 def import_cmd(
     file: Annotated[Path, typer.Argument(help="CSV, Parquet or .xlsx export.")],
@@ -83,6 +88,7 @@ def import_cmd(
             "in the whole column tells day-first from month-first.",
         ),
     ] = None,
+    memory_limit: MemOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Import an order export into the workspace; every row is accounted for."""
@@ -90,10 +96,16 @@ def import_cmd(
 
     mapping = _parse_map(map_)
 
-    def work() -> Any:
-        with Workspace(workspace) as ws:
+    def work(progress: Any = None) -> Any:
+        with Workspace(workspace, memory_limit=memory_limit) as ws:
             return ws.import_file(
-                file, layout, mapping, currency=currency, as_of=as_of, date_format=date_format
+                file,
+                layout,
+                mapping,
+                currency=currency,
+                as_of=as_of,
+                date_format=date_format,
+                progress=progress,
             )
 
     if json_:
@@ -101,8 +113,8 @@ def import_cmd(
         d["rejects"] = d["rejects"][:20]
         typer.echo(json.dumps(d, default=str))
         return
-    with err.status(f"Importing {file.name} …"):
-        s = _call(work, workspace)
+    with RichStages(err, 2) as stages:  # a bar for the read: DuckDB's progress
+        s = _call(lambda: work(stages), workspace)
     _print_import(s)
 
 
@@ -149,7 +161,7 @@ def _segment(
 ) -> None:
     from clustomer.pipeline import run_segment
 
-    stages = 6 if file is not None else 5
+    stages = 8 if file is not None else 5  # the import shows its read and commit too
     with RichStages(err, stages) as progress:
         outcome = _call(
             lambda: run_segment(
@@ -207,9 +219,6 @@ FeaturesOpt = Annotated[
         help="Feature groups, comma-separated: rfm, behaviour, products, demographics "
         "(default rfm,behaviour).",
     ),
-]
-MemOpt = Annotated[
-    str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB.")
 ]
 
 EngineOpt = Annotated[

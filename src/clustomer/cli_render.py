@@ -27,6 +27,8 @@ class RichStages:
             TimeElapsedColumn(),
             console=console,
             transient=False,
+            # bars are for a person at a terminal; a pipe or a log gets none
+            disable=not console.is_terminal,
         )
         self.overall = self.progress.add_task("clustomer", total=total)
         self.tasks: dict[str, Any] = {}

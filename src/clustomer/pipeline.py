@@ -130,7 +130,12 @@ def run_segment(
             try:
                 with timings.stage("import"):
                     imported = ws.import_file(
-                        source, layout, mapping, currency=currency, date_format=date_format
+                        source,
+                        layout,
+                        mapping,
+                        currency=currency,
+                        date_format=date_format,
+                        progress=timings,
                     )
             finally:
                 # two threads importing one package can see it half initialised (a

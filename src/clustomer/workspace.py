@@ -102,6 +102,7 @@ class Workspace(MarketingMixin):
         currency: str | None = None,
         as_of: datetime | None = None,
         date_format: str | None = None,
+        progress: Any = None,
     ) -> ImportSummary:
         """Import an export (CSV, Parquet or .xlsx): atomic, idempotent, every row counted.
 
@@ -125,6 +126,8 @@ class Workspace(MarketingMixin):
             strptime format of the dates (``"%d/%m/%Y"``). Without it the format is
             detected, and dates that could be day-first or month-first are settled by
             the whole column, or the import stops and asks for one.
+        progress : Progress, optional
+            Shows the read (with how far it has got) and the commit.
         """
         return import_file(
             self.store,
@@ -134,6 +137,7 @@ class Workspace(MarketingMixin):
             currency=currency,
             as_of=as_of,
             date_format=date_format,
+            progress=progress,
         )
 
     def imports(self) -> list[ImportSummary]:

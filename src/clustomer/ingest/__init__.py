@@ -8,11 +8,13 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from clustomer.errors import InputError
 from clustomer.ingest.layouts import LAYOUTS, Layout, detect_layout
 from clustomer.ingest.normalize import Accounting, normalize
 from clustomer.ingest.readers import RawFile, read_file
+from clustomer.progress import polled
 from clustomer.store.db import Store
 from clustomer.store.imports import (
     ImportSummary,
@@ -51,6 +53,7 @@ def import_file(
     currency: str | None = None,
     as_of: datetime | None = None,
     date_format: str | None = None,
+    progress: Any = None,
 ) -> ImportSummary:
     """Import one export file atomically and idempotently.
 
@@ -73,6 +76,9 @@ def import_file(
         strptime format of the layout's date column (``"%d/%m/%Y %H:%M"``). Without it
         the format is detected; dates that could be day-first or month-first are settled
         by the whole column, or the import stops and asks for one.
+    progress : Progress, optional
+        Told of the stages ``read`` (with how far DuckDB has got through the file, when
+        the reporter can show it: :func:`clustomer.progress.polled`) and ``commit``.
 
     Raises
     ------
@@ -81,7 +87,7 @@ def import_file(
         column where one is to blame); the workspace is unchanged.
     """
     try:
-        return _import(store, Path(path), layout, mapping, currency, as_of, date_format)
+        return _import(store, Path(path), layout, mapping, currency, as_of, date_format, progress)
     except OSError as exc:  # unreadable (permissions, a folder that vanished, ...)
         raise InputError(
             f"cannot read this file: {exc.strerror or type(exc).__name__}", file=Path(path).name
@@ -96,6 +102,7 @@ def _import(
     currency: str | None,
     as_of: datetime | None,
     date_format: str | None,
+    progress: Any = None,
 ) -> ImportSummary:
     started = time.perf_counter()
     size = path.stat().st_size if path.is_file() else -1
@@ -111,10 +118,15 @@ def _import(
         cutoff = as_of or datetime.now(UTC).replace(tzinfo=None)
         raw: RawFile | None = None
         try:
-            raw = read_file(store, path, layout=layout, mapping=mapping, date_format=date_format)
-            acc = normalize(store, raw, as_of=cutoff, currency=currency)
+            # one long statement reads the whole file: its progress is DuckDB's
+            with polled(progress, "read", store.query_progress):
+                raw = read_file(
+                    store, path, layout=layout, mapping=mapping, date_format=date_format
+                )
+                acc = normalize(store, raw, as_of=cutoff, currency=currency)
             digest = hashing.result() if hashing is not None else ""
-            return _commit(store, path, size, digest, raw, acc, cutoff, mapping, started)
+            with polled(progress, "commit", store.query_progress):
+                return _commit(store, path, size, digest, raw, acc, cutoff, mapping, started)
         finally:
             store.drop_stage()
             if raw is not None:
