@@ -44,6 +44,7 @@ from clustomer.cli_render import (
 )
 from clustomer.cli_render import print_import as _print_import
 from clustomer.cli_render import print_segments as _print_segments
+from clustomer.cli_web import register as register_web
 from clustomer.errors import ClustomerError, InputError
 
 app = typer.Typer(
@@ -513,49 +514,6 @@ def layouts(json_: JsonOpt = False) -> None:
 
 
 @app.command()
-def serve(
-    workspace: WorkspaceOpt = DEFAULT_WS,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port.")] = 8000,
-    allow_host: Annotated[
-        list[str] | None, typer.Option("--allow-host", help="Another Host header to accept.")
-    ] = None,
-    token_file: Annotated[
-        Path | None, typer.Option("--token-file", help="Where the access token is kept.")
-    ] = None,
-    show_pii: Annotated[
-        bool,
-        typer.Option("--show-pii", help="Show e-mail addresses on the pages (masked by default)."),
-    ] = False,
-) -> None:
-    """Serve the dashboard and the scoring API on this machine (127.0.0.1 by default)."""
-    import uvicorn
-
-    from clustomer.web import Settings, create_app
-    from clustomer.web.security import load_or_create_token
-    from clustomer.web.settings import DEFAULT_ALLOWED_HOSTS, default_token_file
-
-    tf = token_file or default_token_file()
-    _call(lambda: load_or_create_token(tf))
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(
-            f"[yellow]warning:[/] listening on {escape(host)}: other machines can reach this "
-            "server; every request still needs the token"
-        )
-    settings = Settings(
-        workspace=workspace,
-        host=host,
-        port=port,
-        token_file=tf,
-        allowed_hosts=(*DEFAULT_ALLOWED_HOSTS, host, *(allow_host or [])),
-        show_pii=show_pii,
-    )
-    err.print(f"clustomer on {settings.base_url}: log in with the token in {tf}")
-    # uvicorn's own access log would print raw paths (keys may be e-mail addresses)
-    uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info")
-
-
-@app.command()
 def version() -> None:
     """Print clustomer's version."""
     typer.echo(__version__)
@@ -563,6 +521,7 @@ def version() -> None:
 
 register_marketing(app)
 register_privacy(app)
+register_web(app)
 
 
 def main() -> None:  # pragma: no cover - console entry point
