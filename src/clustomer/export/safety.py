@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from clustomer.errors import ClustomerError, InputError
+from clustomer.fsync import sync_folder
 
 #: First characters that make a spreadsheet read a cell as a formula (OWASP, ASVS 1.2.10),
 #: with the full-width signs that some spreadsheets read the same way.
@@ -256,21 +257,4 @@ def atomic_file(
         if isinstance(exc, OSError):  # name the file asked for, not the temporary one
             raise ClustomerError(f"{cannot}: {exc.strerror or exc}") from None
         raise
-    _sync_folder(target.parent)
-
-
-def _sync_folder(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX); best effort, never an error."""
-    flags = getattr(os, "O_DIRECTORY", None)
-    if flags is None:  # pragma: no cover - Windows
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY | flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    sync_folder(target.parent)

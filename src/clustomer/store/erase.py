@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from clustomer.errors import WorkspaceError
+from clustomer.fsync import sync_folder
 from clustomer.store.db import MEMORY, Store
 
 __all__ = [
@@ -370,26 +371,10 @@ def rewrite_file(store: Store) -> float:
             leftover.unlink(missing_ok=True)
         Store.__init__(store, path, memory_limit=memory, threads=threads, create=False)
         raise WorkspaceError(f"could not replace workspace {path}: {exc.strerror or exc}") from None
-    _sync_folder(path.parent)
+    sync_folder(path.parent)
     Store.__init__(store, path, memory_limit=memory, threads=threads, create=False)
     return time.perf_counter() - started
 
 
 def _ident(name: str) -> str:
     return name.replace('"', '""')
-
-
-def _sync_folder(folder: Path) -> None:
-    flags = getattr(os, "O_DIRECTORY", None)
-    if flags is None:  # pragma: no cover - Windows
-        return
-    try:
-        fd = os.open(folder, os.O_RDONLY | flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
