@@ -23,6 +23,22 @@ settings.register_profile("long", max_examples=8000, **_PROFILE)
 settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _pseudonym_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Imports with contact details make the per-install pseudonym key: keep the tests'
+    key in a temporary folder, never in the user's ``~/.config`` (child processes
+    inherit the variable)."""
+    import os
+
+    before = os.environ.get("CLUSTOMER_KEY_FILE")
+    os.environ["CLUSTOMER_KEY_FILE"] = str(tmp_path_factory.mktemp("key") / "pseudonym.key")
+    yield
+    if before is None:
+        os.environ.pop("CLUSTOMER_KEY_FILE", None)
+    else:
+        os.environ["CLUSTOMER_KEY_FILE"] = before
+
+
 @pytest.fixture
 def ws() -> Iterator[Workspace]:
     """A fresh in-memory workspace."""

@@ -34,6 +34,7 @@ from clustomer.cli_common import (
 )
 from clustomer.cli_common import call as _call
 from clustomer.cli_common import fail as _fail
+from clustomer.cli_identity import register as register_identity
 from clustomer.cli_marketing import register as register_marketing
 from clustomer.cli_privacy import register as register_privacy
 from clustomer.cli_render import (
@@ -68,6 +69,12 @@ def _parse_map(items: list[str] | None) -> dict[str, str]:
 # -- commands -----------------------------------------------------------------------------
 
 
+NoPiiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-pii", help="Store pseudonyms only: no e-mail address, phone number or name."
+    ),
+]
 MemOpt = Annotated[
     str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory, e.g. 1GB.")
 ]
@@ -90,6 +97,7 @@ def import_cmd(
         ),
     ] = None,
     memory_limit: MemOpt = None,
+    no_pii: NoPiiOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Import an order export into the workspace; every row is accounted for."""
@@ -107,6 +115,7 @@ def import_cmd(
                 as_of=as_of,
                 date_format=date_format,
                 progress=progress,
+                no_pii=no_pii,
             )
 
     if json_:
@@ -159,6 +168,7 @@ def _segment(
     method: str = "kmeans",
     features: str | None = None,
     playbook: Path | None = None,
+    no_pii: bool = False,
 ) -> None:
     from clustomer.pipeline import run_segment
 
@@ -182,6 +192,7 @@ def _segment(
                 method=method,
                 features=features,
                 playbook=playbook,
+                no_pii=no_pii,
             ),
             workspace if file is not None else None,
         )
@@ -277,6 +288,7 @@ def segment(
     sample_size: SampleOpt = 10_000,
     seed: SeedOpt = 0,
     memory_limit: MemOpt = None,
+    no_pii: NoPiiOpt = False,
     method: MethodOpt = "kmeans",
     features: FeaturesOpt = None,
     playbook: PlaybookOpt = None,
@@ -324,6 +336,7 @@ def segment(
         method=method,
         features=features,
         playbook=playbook,
+        no_pii=no_pii,
     )
 
 
@@ -521,6 +534,7 @@ def version() -> None:
 
 register_marketing(app)
 register_privacy(app)
+register_identity(app)
 register_web(app)
 
 

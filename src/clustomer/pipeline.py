@@ -106,6 +106,7 @@ def run_segment(
     method: str = "kmeans",
     features: str | Sequence[str] | None = None,
     playbook: str | Path | None = None,
+    no_pii: bool = False,
 ) -> SegmentOutcome:
     """Import ``source`` if given, segment every customer in the workspace, write outputs.
 
@@ -136,6 +137,7 @@ def run_segment(
                         currency=currency,
                         date_format=date_format,
                         progress=timings,
+                        no_pii=no_pii,
                     )
             finally:
                 # two threads importing one package can see it half initialised (a

@@ -103,6 +103,8 @@ class Workspace(MarketingMixin):
         as_of: datetime | None = None,
         date_format: str | None = None,
         progress: Any = None,
+        no_pii: bool = False,
+        key_file: str | Path | None = None,
     ) -> ImportSummary:
         """Import an export (CSV, Parquet or .xlsx): atomic, idempotent, every row counted.
 
@@ -128,6 +130,11 @@ class Workspace(MarketingMixin):
             the whole column, or the import stops and asks for one.
         progress : Progress, optional
             Shows the read (with how far it has got) and the commit.
+        no_pii : bool
+            Store pseudonyms alone (no raw e-mail address, phone number or name); see
+            ``docs/privacy.md``.
+        key_file : str or Path, optional
+            The pseudonym key file (default: ``~/.config/clustomer/pseudonym.key``).
         """
         return import_file(
             self.store,
@@ -138,6 +145,8 @@ class Workspace(MarketingMixin):
             as_of=as_of,
             date_format=date_format,
             progress=progress,
+            no_pii=no_pii,
+            key_file=key_file,
         )
 
     def imports(self) -> list[ImportSummary]:
@@ -155,9 +164,28 @@ class Workspace(MarketingMixin):
         """Every stored order line."""
         return read_order_lines(self.store)
 
-    def customers(self) -> pd.DataFrame:
-        """The customers table (key, country, marketing consent, attributes)."""
+    def customers(self, merged: bool = False) -> pd.DataFrame:
+        """The customers table (key, country, marketing consent, attributes).
+
+        With ``merged``, the customers linked from several source keys instead, as
+        :meth:`identities` lists them.
+        """
+        if merged:
+            return self.identities(merged_only=True)
         return read_customers(self.store)
+
+    def identities(self, *, merged_only: bool = False) -> pd.DataFrame:
+        """One row per unified customer: source keys, the rules that linked them, orders
+        and revenue (see ``docs/identity.md``)."""
+        from clustomer.store.identity import identities
+
+        return identities(self.store, merged_only=merged_only)
+
+    def unlink(self, source_key: str) -> dict[str, Any]:
+        """Give a linked source key its own lines back; it is never linked again."""
+        from clustomer.store.identity import unlink
+
+        return unlink(self.store, source_key)
 
     # -- features and model ------------------------------------------------------------
     def features(self, as_of: datetime | None = None) -> pd.DataFrame:

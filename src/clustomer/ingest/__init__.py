@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from clustomer.errors import InputError
+from clustomer.ingest.identities import stage_identities
 from clustomer.ingest.layouts import LAYOUTS, Layout, detect_layout
-from clustomer.ingest.normalize import Accounting, normalize
+from clustomer.ingest.normalize import Accounting, normalize, recount
 from clustomer.ingest.readers import RawFile, read_file
 from clustomer.progress import polled
 from clustomer.store.db import Store
+from clustomer.store.identity import PAYMENT_LAYOUTS
 from clustomer.store.imports import (
     ImportSummary,
     commit_import,
@@ -54,6 +56,8 @@ def import_file(
     as_of: datetime | None = None,
     date_format: str | None = None,
     progress: Any = None,
+    no_pii: bool = False,
+    key_file: str | Path | None = None,
 ) -> ImportSummary:
     """Import one export file atomically and idempotently.
 
@@ -79,6 +83,16 @@ def import_file(
     progress : Progress, optional
         Told of the stages ``read`` (with how far DuckDB has got through the file, when
         the reporter can show it: :func:`clustomer.progress.polled`) and ``commit``.
+    no_pii : bool
+        Store pseudonyms alone: no raw e-mail address, phone number or name, and a
+        customer key that is an address becomes ``p-`` + 16 hex digits of its pseudonym.
+    key_file : str or Path, optional
+        The pseudonym key file (default: :func:`clustomer.privacy.default_key_file`); read
+        only when the file has addresses or numbers, or people were erased.
+
+    Rows of people erased on request (``clustomer forget``) are dropped as ``erased on
+    request``. After the commit, the customers are linked across sources and payments of
+    orders already imported are taken out (``docs/identity.md``).
 
     Raises
     ------
@@ -87,7 +101,18 @@ def import_file(
         column where one is to blame); the workspace is unchanged.
     """
     try:
-        return _import(store, Path(path), layout, mapping, currency, as_of, date_format, progress)
+        return _import(
+            store,
+            Path(path),
+            layout,
+            mapping,
+            currency,
+            as_of,
+            date_format,
+            progress,
+            no_pii=no_pii,
+            key_file=key_file,
+        )
     except OSError as exc:  # unreadable (permissions, a folder that vanished, ...)
         raise InputError(
             f"cannot read this file: {exc.strerror or type(exc).__name__}", file=Path(path).name
@@ -103,6 +128,9 @@ def _import(
     as_of: datetime | None,
     date_format: str | None,
     progress: Any = None,
+    *,
+    no_pii: bool = False,
+    key_file: str | Path | None = None,
 ) -> ImportSummary:
     started = time.perf_counter()
     size = path.stat().st_size if path.is_file() else -1
@@ -124,9 +152,13 @@ def _import(
                     store, path, layout=layout, mapping=mapping, date_format=date_format
                 )
                 acc = normalize(store, raw, as_of=cutoff, currency=currency)
+                if stage_identities(store, no_pii=no_pii, key_file=key_file):
+                    acc = recount(store, raw, acc)
             digest = hashing.result() if hashing is not None else ""
             with polled(progress, "commit", store.query_progress):
-                return _commit(store, path, size, digest, raw, acc, cutoff, mapping, started)
+                return _commit(
+                    store, path, size, digest, raw, acc, cutoff, mapping, started, no_pii
+                )
         finally:
             store.drop_stage()
             if raw is not None:
@@ -149,6 +181,7 @@ def _commit(
     cutoff: datetime,
     mapping: Mapping[str, str] | None,
     started: float,
+    no_pii: bool = False,
 ) -> ImportSummary:
     held = workspace_currencies(store)
     if acc.currency and held and acc.currency not in held:
@@ -185,5 +218,11 @@ def _commit(
         mapping=dict(mapping or {}),
     )
     summary.seconds = round(time.perf_counter() - started, 3)
-    summary.import_id = commit_import(store, summary, customer_table=acc.customer_table)
+    summary.import_id = commit_import(
+        store, summary, customer_table=acc.customer_table, no_pii=no_pii
+    )
+    if summary.layout in PAYMENT_LAYOUTS:  # its payments of imported orders: in its account
+        again = load_summary(store, summary.import_id)
+        again.rejects = summary.rejects if not no_pii else again.rejects
+        return again
     return summary

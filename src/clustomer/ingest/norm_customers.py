@@ -13,14 +13,15 @@ text; empty cells are left out, so a later table updates only what it states.
 
 from __future__ import annotations
 
-from clustomer.ingest.norm_orders import CONSENT, CUSTOMER_ID, EMAIL, trim_sql
+from clustomer.ingest.norm_orders import CONSENT, CUSTOMER_ID, EMAIL, PHONE, trim_sql
 from clustomer.ingest.numbers import lenient_number, strict_number
 from clustomer.ingest.rawfile import RawFile, quoted, sql_str
 from clustomer.store.db import Store
 
 #: the columns of ``stage.lines`` for a customer table (plus the raw attribute columns)
 CUSTOMER_COLUMNS = (
-    "customer_key, country, marketing_consent, email, first_name, last_name, fixed_attrs, "
+    "customer_key, country, marketing_consent, email, first_name, last_name, phone, source_id, "
+    "fixed_attrs, "
     "_h, _bad, _sci"
 )
 
@@ -44,6 +45,8 @@ def _customers(raw: RawFile) -> str:
                {EMAIL.format(c=opt("email"))} AS email,
                nullif({trim_sql(opt("first_name"))}, '') AS first_name,
                nullif({trim_sql(opt("last_name"))}, '') AS last_name,
+               {PHONE.format(c=opt("phone"))} AS phone,
+               CAST(NULL AS VARCHAR) AS source_id,
                CAST([] AS VARCHAR[]) AS fixed_attrs,
                _h, _bad, _sci{extra}
         FROM raw
@@ -69,6 +72,9 @@ def _shopify_customers(raw: RawFile) -> str:
                {EMAIL.format(c="email")} AS email,
                nullif({trim_sql(opt("first_name"))}, '') AS first_name,
                nullif({trim_sql(opt("last_name"))}, '') AS last_name,
+               coalesce({PHONE.format(c=opt("phone"))}, {PHONE.format(c=opt("address_phone"))})
+                   AS phone,
+               'shopify:' || {shopify_id} AS source_id,
                [{_json_number("total_spent", "total_spent")},
                 {_json_number("total_orders", "total_orders")},
                 CASE WHEN len({tags}) > 0 THEN '"tags":' || to_json({tags}) END] AS fixed_attrs,

@@ -19,7 +19,7 @@ from clustomer.store.imports import KEPT
 LINE_COLUMNS = (
     "customer_key, order_id, ts, product_id, product_name, quantity, unit_price, revenue, "
     "currency, is_return, is_cancellation, country, marketing_consent, email, first_name, "
-    "last_name, status_drop, refunded, refund_ts, full_refund, _h, _bad, _sci"
+    "last_name, phone, source_id, status_drop, refunded, refund_ts, full_refund, _h, _bad, _sci"
 )
 
 
@@ -59,8 +59,12 @@ LENIENT_TS = (
 )
 _NO_CONTACT = (
     "CAST(NULL AS VARCHAR) AS email, CAST(NULL AS VARCHAR) AS first_name, "
-    "CAST(NULL AS VARCHAR) AS last_name,"
+    "CAST(NULL AS VARCHAR) AS last_name, CAST(NULL AS VARCHAR) AS phone, "
+    "CAST(NULL AS VARCHAR) AS source_id,"
 )
+# a phone number as written (normalised to E.164 later, in Python: see ingest/identities)
+PHONE = "nullif(trim(CAST({c} AS VARCHAR)), '')"
+_NO_PHONE_ID = "CAST(NULL AS VARCHAR) AS phone, CAST(NULL AS VARCHAR) AS source_id,"
 _NO_REFUND = (
     "CAST(NULL AS DOUBLE) AS refunded, CAST(NULL AS TIMESTAMP) AS refund_ts, false AS full_refund,"
 )
@@ -129,6 +133,8 @@ def _generic(cols: set[str]) -> str:
                {EMAIL.format(c=opt("email"))} AS email,
                nullif({trim_sql(opt("first_name"))}, '') AS first_name,
                nullif({trim_sql(opt("last_name"))}, '') AS last_name,
+               {PHONE.format(c=opt("phone"))} AS phone,
+               CAST(NULL AS VARCHAR) AS source_id,
                {_NO_STATUS}
                {_NO_REFUND}
                _h, _bad, _sci
@@ -158,6 +164,8 @@ def _shopify(cols: set[str]) -> str:
                nullif(trim(split_part(o.billing_name, ' ', 1)), '') AS first_name,
                nullif(trim(substr(o.billing_name, length(split_part(o.billing_name, ' ', 1)) + 2)),
                       '') AS last_name,
+               {PHONE.format(c="o.phone")} AS phone,
+               CAST(NULL AS VARCHAR) AS source_id,
                CASE WHEN o.financial_status = 'voided' THEN 'voided order' END AS status_drop,
                o.refunded,
                {LENIENT_TS.format(c="o.refund_at")} AS refund_ts,
@@ -174,7 +182,8 @@ def _shopify(cols: set[str]) -> str:
                    max({opt("cancelled_at")}) AS refund_at,
                    max({opt("accepts_marketing")}) AS consent,
                    max({opt("billing_country")}) AS country,
-                   max(trim({opt("billing_name")})) AS billing_name
+                   max(trim({opt("billing_name")})) AS billing_name,
+                   max(nullif(trim({opt("phone")}), '')) AS phone
             FROM raw GROUP BY order_name
         ) o ON o.order_name IS NOT DISTINCT FROM g.order_name
     """
@@ -204,6 +213,8 @@ def _woocommerce_orders(cols: set[str]) -> str:
                {EMAIL.format(c="customer_email")} AS email,
                nullif({trim_sql(opt("first_name"))}, '') AS first_name,
                nullif({trim_sql(opt("last_name"))}, '') AS last_name,
+               {PHONE.format(c=opt("phone"))} AS phone,
+               CASE WHEN {cid} <> '0' THEN 'woocommerce:' || {cid} END AS source_id,
                CASE WHEN {status} = 'failed' THEN 'failed payment'
                     WHEN {status} IN ('cancelled', 'canceled', 'pending', 'pending-payment',
                                       'checkout-draft', 'draft', 'trash') THEN 'unpaid order'
@@ -248,6 +259,7 @@ def _woocommerce_analytics(cols: set[str]) -> str:
                nullif(split_part({name}, ' ', 1), '') AS first_name,
                nullif(trim(substr({name}, length(split_part({name}, ' ', 1)) + 2)), '')
                    AS last_name,
+               {_NO_PHONE_ID}
                CASE WHEN {status} = 'failed' THEN 'failed payment'
                     WHEN {status} IN ('cancelled', 'canceled', 'pending', 'pending-payment',
                                       'checkout-draft', 'draft', 'trash') THEN 'unpaid order'
@@ -282,6 +294,8 @@ def _stripe_payments(cols: set[str]) -> str:
                {EMAIL.format(c=opt("customer_email"))} AS email,
                CAST(NULL AS VARCHAR) AS first_name,
                CAST(NULL AS VARCHAR) AS last_name,
+               CAST(NULL AS VARCHAR) AS phone,
+               'stripe:' || nullif(trim(customer_id), '') AS source_id,
                CASE WHEN {status} = 'failed' THEN 'failed payment'
                     WHEN {status} IN ('canceled', 'cancelled', 'uncaptured', 'incomplete',
                                       'requires-payment-method', 'requires-action',

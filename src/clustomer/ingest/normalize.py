@@ -49,7 +49,7 @@ from clustomer.ingest.readers import (
 from clustomer.store.db import Store
 from clustomer.store.imports import DROP_REASONS, KEPT
 
-__all__ = ["Accounting", "normalize", "strict_number"]
+__all__ = ["Accounting", "normalize", "recount", "strict_number"]
 
 # the columns of a line that make two lines "the same line" (with the raw hash)
 _SAME_LINE = (
@@ -136,6 +136,17 @@ def normalize(
         )
     store.execute(f"CREATE TABLE stage.extra AS {refunds_sql()}")
     return _account(store, raw, currencies[0][0] if currencies else default_currency)
+
+
+def recount(store: Store, raw: RawFile, acc: Accounting) -> Accounting:
+    """The accounting again, after rows were dropped past the normaliser (erased people)."""
+    if not acc.customer_table:
+        return _account(store, raw, acc.currency)
+    kept, _, dropped, _ = _drops(store, "0.0")
+    customers = store.scalar(f"SELECT count(DISTINCT customer_key) FROM stage.lines WHERE {KEPT}")
+    acc.rows_kept, acc.rows_dropped = kept, _with_rejects(store, dropped)
+    acc.customers = int(customers)
+    return _checked(acc, raw)
 
 
 def raw_select(raw: RawFile) -> str:

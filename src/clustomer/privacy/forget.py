@@ -26,6 +26,7 @@ from clustomer.export.suppression import normalize_key
 from clustomer.privacy.keys import hmac_hex, load_or_create_key, pseudonym
 from clustomer.store import erase as store_erase
 from clustomer.store.db import Store
+from clustomer.store.identity import source_keys_of, unified_keys_of
 
 __all__ = [
     "ERASED_REASON",
@@ -155,7 +156,9 @@ def _person(store: Store, who: str, key: bytes) -> tuple[set[str], set[str], set
     if "@" in who:
         emails.add(normalize_email(who))
     else:
-        keys = store_erase.keys_matching(store, keys={who, normalize_key(who)})
+        asked = {who, normalize_key(who)}
+        keys = store_erase.keys_matching(store, keys=asked)
+        keys |= unified_keys_of(store, sorted(asked))  # a key linked to another customer
     while True:  # keys and addresses lead to each other
         found = store_erase.keys_matching(
             store,
@@ -237,6 +240,7 @@ def forget(
     check = check_key(store, key)
     fill_pseudonyms(store, key)
     keys, emails, phones = _person(store, text, key)
+    keys |= source_keys_of(store, sorted(keys))  # the keys as imported, before linking
     files = store_erase.audience_files(store, keys)
     # a key not (or no longer) in the workspace is recorded all the same
     asked = set() if "@" in text else {normalize_key(text)}

@@ -32,6 +32,8 @@ DROP_REASONS = (
     "date after as-of date",
     "duplicate line",
     "repeated customer",
+    "erased on request",
+    "payment of an order already imported",
 )
 
 
@@ -104,13 +106,19 @@ def workspace_currencies(store: Store) -> list[str]:
     return [c for (c,) in store.rows("SELECT DISTINCT currency FROM imports ORDER BY 1") if c]
 
 
-def commit_import(store: Store, summary: ImportSummary, *, customer_table: bool = False) -> int:
+def commit_import(
+    store: Store, summary: ImportSummary, *, customer_table: bool = False, no_pii: bool = False
+) -> int:
     """Move the staged lines into the workspace, all in one transaction.
 
     Expects ``stage.lines`` (with ``drop_reason``), ``stage.dups``, ``stage.extra`` and
     ``stage.rejects`` as built by :func:`clustomer.ingest.normalize.normalize`; for a
     ``customer_table``, ``stage.lines`` holds one row per customer and ``stage.attrs``
-    their attributes, and no order line is added. Returns the new import id.
+    their attributes, and no order line is added. ``stage.emails``, ``stage.phones``
+    and ``stage.erased`` come from :func:`clustomer.ingest.identities.stage_identities`;
+    with ``no_pii`` no raw contact detail is stored (pseudonyms only). The identities
+    are then linked and payments of imported orders taken out
+    (:mod:`clustomer.store.identity`), in the same transaction. Returns the new import id.
     """
     with store.transaction():
         import_id = int(store.scalar("SELECT nextval('import_id_seq')"))
@@ -152,7 +160,8 @@ def commit_import(store: Store, summary: ImportSummary, *, customer_table: bool 
             [import_id],
         )
         if customer_table:
-            _commit_customers(store, import_id)
+            _commit_customers(store, import_id, no_pii)
+            _link(store, import_id)
             return import_id
         # the lines of one import share one currency (checked by the normaliser): insert
         # it as a constant, which DuckDB stores for free
@@ -173,6 +182,7 @@ def commit_import(store: Store, summary: ImportSummary, *, customer_table: bool 
                    arg_max(marketing_consent, ts) AS marketing_consent,
                    NULL, ?, now()
             FROM stage.lines WHERE customer_key IS NOT NULL
+              AND customer_key NOT IN (SELECT customer_key FROM stage.erased)
             GROUP BY customer_key
             ON CONFLICT (customer_key) DO UPDATE SET
                 country = coalesce(excluded.country, country),
@@ -182,30 +192,28 @@ def commit_import(store: Store, summary: ImportSummary, *, customer_table: bool 
             [import_id],
         )
         # raw contact details, in their own table (read only by exports)
-        store.execute(
+        _insert_contacts(
+            store,
+            import_id,
+            no_pii,
             """
-            INSERT INTO contacts
-                (customer_key, email, first_name, last_name, import_id, updated_at)
-            SELECT customer_key, arg_max(email, ts) FILTER (email IS NOT NULL),
-                   arg_max(first_name, ts) FILTER (first_name IS NOT NULL),
-                   arg_max(last_name, ts) FILTER (last_name IS NOT NULL), ?, now()
-            FROM stage.lines
-            WHERE customer_key IS NOT NULL
-              AND (email IS NOT NULL OR first_name IS NOT NULL OR last_name IS NOT NULL)
-            GROUP BY customer_key
-            ON CONFLICT (customer_key) DO UPDATE SET
-                email = coalesce(excluded.email, email),
-                first_name = coalesce(excluded.first_name, first_name),
-                last_name = coalesce(excluded.last_name, last_name),
-                import_id = excluded.import_id,
-                updated_at = excluded.updated_at
+            SELECT l.customer_key, arg_max(l.email, l.ts) FILTER (l.email IS NOT NULL) AS email,
+                   arg_max(l.first_name, l.ts) FILTER (l.first_name IS NOT NULL) AS first_name,
+                   arg_max(l.last_name, l.ts) FILTER (l.last_name IS NOT NULL) AS last_name,
+                   arg_max(p.phone, l.ts) FILTER (p.phone IS NOT NULL) AS phone
+            FROM stage.lines l LEFT JOIN stage.phones p ON p.raw = l.phone
+            WHERE l.customer_key IS NOT NULL
+              AND (l.email IS NOT NULL OR l.first_name IS NOT NULL OR l.last_name IS NOT NULL
+                   OR l.phone IS NOT NULL)
+              AND l.customer_key NOT IN (SELECT customer_key FROM stage.erased)
+            GROUP BY l.customer_key
             """,
-            [import_id],
         )
+        _link(store, import_id)
     return import_id
 
 
-def _commit_customers(store: Store, import_id: int) -> None:
+def _commit_customers(store: Store, import_id: int, no_pii: bool = False) -> None:
     """A customer table: one row per kept customer; attributes merged into earlier ones."""
     kept = (
         f"(SELECT l.*, a.attributes FROM (SELECT *, rowid AS _rid FROM stage.lines WHERE {KEPT}) l"
@@ -226,22 +234,86 @@ def _commit_customers(store: Store, import_id: int) -> None:
         """,
         [import_id],
     )
+    _insert_contacts(
+        store,
+        import_id,
+        no_pii,
+        f"SELECT k.customer_key, k.email, k.first_name, k.last_name, p.phone FROM {kept} k "
+        "LEFT JOIN stage.phones p ON p.raw = k.phone",
+    )
+
+
+def _insert_contacts(store: Store, import_id: int, no_pii: bool, per_customer: str) -> None:
+    """Upsert ``contacts`` from one row per customer (key, email, names, E.164 phone).
+
+    An address and its pseudonym are replaced together; with ``no_pii`` only the
+    pseudonyms (and no name) are stored.
+    """
+    raw = "CASE WHEN ? THEN NULL ELSE {} END"
     store.execute(
         f"""
-        INSERT INTO contacts
-            (customer_key, email, first_name, last_name, import_id, updated_at)
-        SELECT customer_key, email, first_name, last_name, ?, now()
-        FROM {kept}
-        WHERE email IS NOT NULL OR first_name IS NOT NULL OR last_name IS NOT NULL
+        INSERT INTO contacts (customer_key, email, first_name, last_name, phone, email_hash,
+                              phone_hash, import_id, updated_at)
+        SELECT c.customer_key, {raw.format("c.email")}, {raw.format("c.first_name")},
+               {raw.format("c.last_name")}, {raw.format("c.phone")}, e.email_hash,
+               p.phone_hash, ?, now()
+        FROM ({per_customer}) c
+        LEFT JOIN stage.emails e ON e.email = c.email
+        LEFT JOIN (SELECT DISTINCT phone, phone_hash FROM stage.phones) p ON p.phone = c.phone
+        WHERE c.email IS NOT NULL OR c.first_name IS NOT NULL OR c.last_name IS NOT NULL
+           OR c.phone IS NOT NULL
         ON CONFLICT (customer_key) DO UPDATE SET
-            email = coalesce(excluded.email, email),
+            email = CASE WHEN excluded.email_hash IS NOT NULL OR excluded.email IS NOT NULL
+                         THEN excluded.email ELSE email END,
+            email_hash = CASE WHEN excluded.email_hash IS NOT NULL OR excluded.email IS NOT NULL
+                              THEN excluded.email_hash ELSE email_hash END,
+            phone = CASE WHEN excluded.phone_hash IS NOT NULL THEN excluded.phone ELSE phone END,
+            phone_hash = coalesce(excluded.phone_hash, phone_hash),
             first_name = coalesce(excluded.first_name, first_name),
             last_name = coalesce(excluded.last_name, last_name),
             import_id = excluded.import_id,
             updated_at = excluded.updated_at
         """,
+        [no_pii, no_pii, no_pii, no_pii, import_id],
+    )
+
+
+def _link(store: Store, import_id: int) -> None:
+    """Record the import's identifiers per source key; link; take out paid-twice lines."""
+    from clustomer.store.identity import dedupe_payments, relink
+
+    alive = (
+        "l.customer_key IS NOT NULL "
+        "AND l.customer_key NOT IN (SELECT customer_key FROM stage.erased)"
+    )
+    parts = [
+        f"SELECT l.customer_key, 'customer id', l.source_id FROM stage.lines l "
+        f"WHERE {alive} AND l.source_id IS NOT NULL"
+    ]
+    if store.scalar("SELECT count(*) FROM stage.emails"):
+        parts.append(
+            "SELECT l.customer_key, 'email', e.email_hash FROM stage.lines l "
+            f"JOIN stage.emails e ON e.email = l.email WHERE {alive}"
+        )
+        parts.append(
+            "SELECT l.customer_key, 'email', e.email_hash FROM stage.lines l "
+            "JOIN stage.emails e ON e.email = lower(trim(l.customer_key)) "
+            f"WHERE {alive} AND contains(l.customer_key, '@')"
+        )
+    if store.scalar("SELECT count(*) FROM stage.phones"):
+        parts.append(
+            "SELECT l.customer_key, 'phone', p.phone_hash FROM stage.lines l "
+            f"JOIN stage.phones p ON p.raw = l.phone WHERE {alive}"
+        )
+    store.execute(
+        "INSERT INTO customer_sources SELECT DISTINCT k, kind, v, k, ? FROM ("
+        + " UNION ALL ".join(parts)
+        + ") AS s(k, kind, v) WHERE NOT EXISTS (SELECT 1 FROM customer_sources c "
+        "WHERE c.source_key = s.k AND c.kind = s.kind AND c.value = s.v)",
         [import_id],
     )
+    relink(store, import_id)
+    dedupe_payments(store)
 
 
 def load_summary(store: Store, import_id: int) -> ImportSummary:

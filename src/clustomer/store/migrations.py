@@ -283,6 +283,62 @@ def _privacy(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+@migration(6, "one customer across sources: identifiers, links, overrides, matched payments")
+def _identity(con: duckdb.DuckDBPyConnection) -> None:
+    # Linking rewrites order_lines.customer_key to the unified key, so every reader sees
+    # one customer; what it takes to explain and undo that lives beside it (see
+    # clustomer.store.identity). Every table has a customer_key column (the unified key
+    # now), so that erasure (clustomer.store.erase) covers it.
+    # customer_sources: the identifiers each source key (the key as imported) was seen
+    #   with: kind 'email' / 'phone' (pseudonyms, never the value) or 'customer id'
+    #   ('shopify:…', 'stripe:cus_…', 'woocommerce:17').
+    # identity_links: each source key that belongs to another customer, with the rule
+    #   ("email", "phone", "customer id") and evidence (a pseudonym prefix or the id).
+    # identity_overrides: source keys unlinked by hand; never linked automatically again.
+    # line_sources: for the lines whose customer_key was rewritten, their source key
+    #   (by import and order), so that an unlink can restore it. Lines not in it have
+    #   customer_key = source key. (A side table rather than a column of order_lines:
+    #   a new column would break every INSERT INTO order_lines VALUES (...) of 11 values.)
+    # No primary keys but identity_overrides': the code keeps source keys unique (and a
+    # key constraint would turn every UPDATE of customer_key into a delete and insert).
+    # payment_duplicates: payment lines (Stripe) taken out of order_lines because they pay
+    #   an order of the same customer imported from a shop export; with the order matched.
+    con.execute(
+        """
+        CREATE TABLE customer_sources (
+            source_key    VARCHAR NOT NULL,
+            kind          VARCHAR NOT NULL,
+            value         VARCHAR NOT NULL,
+            customer_key  VARCHAR NOT NULL,
+            import_id     INTEGER NOT NULL
+        );
+        CREATE TABLE identity_links (
+            source_key    VARCHAR NOT NULL,
+            customer_key  VARCHAR NOT NULL,
+            rule          VARCHAR NOT NULL,
+            evidence      VARCHAR,
+            import_id     INTEGER,
+            linked_at     TIMESTAMPTZ
+        );
+        CREATE TABLE identity_overrides (
+            customer_key  VARCHAR PRIMARY KEY,
+            reason        VARCHAR,
+            created_at    TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE line_sources (
+            import_id     INTEGER NOT NULL,
+            order_id      VARCHAR NOT NULL,
+            source_key    VARCHAR NOT NULL,
+            customer_key  VARCHAR NOT NULL
+        );
+        CREATE TABLE payment_duplicates AS
+            SELECT *, CAST(NULL AS INTEGER) AS order_import_id,
+                   CAST(NULL AS VARCHAR) AS matched_order_id
+            FROM order_lines WITH NO DATA;
+        """
+    )
+
+
 LATEST_VERSION = len(MIGRATIONS)
 
 
