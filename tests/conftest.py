@@ -15,10 +15,10 @@ from clustomer import Workspace
 DATA = Path(__file__).parent / "data"
 
 # Hypothesis profiles: ``ci`` by default (the import fuzzing, tests/test_ingest_fuzz.py,
-# then runs 800 + 40 examples in about 40 s of one core), ``--hypothesis-profile=long``
+# then runs 1,000 + 50 examples in about 50 s of one core), ``--hypothesis-profile=long``
 # for a ten times longer search. A test that sets its own ``max_examples`` keeps it.
 _PROFILE = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
-settings.register_profile("ci", max_examples=800, **_PROFILE)
+settings.register_profile("ci", max_examples=1000, **_PROFILE)
 settings.register_profile("long", max_examples=8000, **_PROFILE)
 settings.load_profile("ci")
 

@@ -250,3 +250,20 @@ def test_segment_takes_the_date_format_of_its_file(tmp_path: Path) -> None:
         app, ["import", str(f), "-w", str(tmp_path / "x.duckdb"), "--date-format", "%Q"]
     )
     assert bad.exit_code == 2 and "not a date format" in bad.stderr
+
+
+def test_import_never_prints_a_rejected_e_mail_raw(tmp_path: Path) -> None:
+    csv = tmp_path / "orders.csv"
+    csv.write_text(
+        "customer_id,order_id,order_date,amount,currency\n"
+        "c1,o1,2024-01-03,10.5,GBP\n"
+        "c2,o2,2024-01-04,anna@example.com,GBP\n"  # a shifted column: an address as amount
+    )
+    ws = str(tmp_path / "w.duckdb")
+    table = runner.invoke(app, ["import", str(csv), "-w", ws])
+    as_json = runner.invoke(app, ["import", str(csv), "-w", str(tmp_path / "w2.duckdb"), "--json"])
+    for result in (table, as_json):
+        assert result.exit_code == 0, result.output
+        assert "anna@example.com" not in result.output
+    rejects = json.loads(as_json.stdout)["rejects"]
+    assert rejects and "<e-mail>" in str(rejects)

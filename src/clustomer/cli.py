@@ -46,7 +46,7 @@ from clustomer.cli_render import (
 from clustomer.cli_render import print_import as _print_import
 from clustomer.cli_render import print_segments as _print_segments
 from clustomer.cli_web import register as register_web
-from clustomer.errors import ClustomerError, InputError
+from clustomer.errors import ClustomerError, InputError, mask_emails
 
 app = typer.Typer(
     help="clustomer: customer segments from your shop's order exports, on your own machine.",
@@ -120,7 +120,10 @@ def import_cmd(
 
     if json_:
         d = _call(work, workspace).to_dict()
-        d["rejects"] = d["rejects"][:20]
+        d["rejects"] = [
+            {k: mask_emails(v) if isinstance(v, str) else v for k, v in r.items()}
+            for r in d["rejects"][:20]
+        ]
         typer.echo(json.dumps(d, default=str))
         return
     with RichStages(err, 2) as stages:  # a bar for the read: DuckDB's progress

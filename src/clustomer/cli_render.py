@@ -15,6 +15,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clustomer.errors import mask_emails
+
 
 class RichStages:
     """Shows each stage of long work as a progress line with a spinner and its time."""
@@ -97,9 +99,10 @@ def print_import(s: Any) -> None:
         )
     out.print(_import_table(s))
     for r in s.rejects[:10]:
-        value = f'"{r["value"]}": ' if r.get("value") is not None else ""
+        # a rejected cell may hold an e-mail address: never printed raw
+        value = f'"{mask_emails(str(r["value"]))}": ' if r.get("value") is not None else ""
         where = f"line {r['line']}" + (f", column {r['column']}" if r.get("column") else "")
-        out.print(escape(f"  {where}: {value}{r['message']}"))
+        out.print(escape(f"  {where}: {value}{mask_emails(str(r['message']))}"))
     if len(s.rejects) > 10:
         out.print(f"  … and {len(s.rejects) - 10} more (clustomer quality {s.import_id})")
 
