@@ -23,6 +23,12 @@ from clustomer.ingest import import_file
 from clustomer.marketing import MarketingMixin
 from clustomer.progress import Progress, Timings
 from clustomer.results import AssignOutcome, SegmentRun, with_value_totals
+from clustomer.segment.attributes import (
+    attribute_frame,
+    attributes_only,
+    by_attributes,
+    now_utc,
+)
 from clustomer.store import Store
 from clustomer.store.imports import (
     ImportSummary,
@@ -231,9 +237,16 @@ class Workspace(MarketingMixin):
 
         groups = parse_groups(features)
         timings = Timings(progress)
-        cutoff = as_of or default_as_of(self.store)
+        only_attributes = attributes_only(self.store, features)
+        if only_attributes:
+            groups = ["demographics"]
+        cutoff = as_of or (now_utc() if only_attributes else default_as_of(self.store))
         with timings.stage("features"):
-            feats = customer_features(self.store, cutoff)
+            feats = (
+                attribute_frame(self.store)
+                if only_attributes
+                else customer_features(self.store, cutoff)
+            )
             fset = build_feature_set(
                 self.store, feats, groups, as_of=cutoff, method=method, random_state=random_state
             )
@@ -246,6 +259,9 @@ class Workspace(MarketingMixin):
                 feature_columns=fset.columns,
                 method=method,
             )
+            if only_attributes:
+                result = by_attributes(result, fset.table, fset.columns)
+                fset.table["frequency"] = np.nan  # no purchase history, not one purchase
         id_map = {i: i for i in range(int(getattr(result.model, "n_clusters_", 0)))}
         earlier = None
         candidate = previous_run(self.store, result.method, list(fset.columns))

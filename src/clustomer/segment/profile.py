@@ -277,3 +277,49 @@ def profile_segments(
     for c in median_cols:
         out[f"median_{c}"] = medians[c].to_numpy(dtype=np.float64)
     return out
+
+
+def name_by_attributes(
+    profiles: pd.DataFrame, table: pd.DataFrame, columns: Sequence[str]
+) -> pd.DataFrame:
+    """Name and describe segments of customers known only by their attributes.
+
+    Each segment is named after the attribute whose median sits furthest from the
+    population's median, in interquartile ranges ("Higher income", "Lower age"); a name
+    already taken gets the next attribute too ("Lower age, higher income"). The
+    description gives every attribute's median. ``columns`` are ``attr_<name>`` columns
+    of ``table`` (one row per customer); ``profiles`` has their ``median_<column>``.
+
+    >>> t = pd.DataFrame({"attr_age": [20, 22, 60, 62], "attr_income": [30, 40, 31, 39]})
+    >>> p = pd.DataFrame({"segment_id": [0, 1], "median_attr_age": [21, 61],
+    ...                   "median_attr_income": [35, 35]})
+    >>> p = name_by_attributes(p, t, ["attr_age", "attr_income"])
+    >>> p["name"].tolist(), p["description"].iloc[0]
+    (['Lower age', 'Higher age'], 'age about 21, income about 35')
+    """
+    out = profiles.copy()
+    centre = {c: float(table[c].median()) for c in columns}
+    spread = {}
+    for c in columns:
+        q1, q3 = table[c].quantile([0.25, 0.75])
+        spread[c] = float(q3 - q1) or float(table[c].std() or 1.0) or 1.0
+    label = {c: c.removeprefix("attr_").replace("_", " ") for c in columns}
+    names: list[str] = []
+    descriptions: list[str] = []
+    for _, row in out.iterrows():
+        z = {c: (float(row[f"median_{c}"]) - centre[c]) / spread[c] for c in columns}
+        ranked = sorted(columns, key=lambda c: -abs(z[c]))
+        parts: list[str] = []
+        for c in ranked:
+            parts.append(("higher " if z[c] > 0 else "lower ") + label[c])
+            name = ", ".join(parts)
+            if name[:1].upper() + name[1:] not in names:
+                break
+        name = ", ".join(parts)
+        names.append(name[:1].upper() + name[1:])
+        descriptions.append(
+            ", ".join(f"{label[c]} about {float(row[f'median_{c}']):,.6g}" for c in columns)
+        )
+    out["name"] = names
+    out["description"] = descriptions
+    return out
