@@ -267,3 +267,22 @@ def test_import_never_prints_a_rejected_e_mail_raw(tmp_path: Path) -> None:
         assert "anna@example.com" not in result.output
     rejects = json.loads(as_json.stdout)["rejects"]
     assert rejects and "<e-mail>" in str(rejects)
+
+
+def test_a_bug_is_reported_without_a_traceback_or_raw_e_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clustomer.workspace import Workspace
+
+    def broken(self: object, *args: object, **kwargs: object) -> None:
+        raise KeyError("anna@example.com")
+
+    monkeypatch.setattr(Workspace, "import_file", broken)
+    csv = tmp_path / "o.csv"
+    csv.write_text("customer_id,order_id,order_date,amount\nc1,o1,2024-01-03,10\n")
+    result = runner.invoke(app, ["import", str(csv), "-w", str(tmp_path / "w.duckdb")])
+    assert result.exit_code != 0 and "anna@example.com" not in result.output
+    assert "unexpected error (KeyError)" in result.output and "Traceback" not in result.output
+    monkeypatch.setenv("CLUSTOMER_DEBUG", "1")  # the traceback, for whoever debugs it
+    debug = runner.invoke(app, ["import", str(csv), "-w", str(tmp_path / "w2.duckdb")])
+    assert isinstance(debug.exception, KeyError)

@@ -72,7 +72,8 @@ def fail(exc: ClustomerError) -> None:
 
 def call(fn: Callable[[], T], workspace: Path | None = None) -> T:
     """Run a core call; turn errors into a one-line message (no e-mail addresses) and an
-    exit code. ``CLUSTOMER_DEBUG=1`` shows the traceback of unexpected database errors.
+    exit code. ``CLUSTOMER_DEBUG=1`` shows the traceback of unexpected errors (database
+    errors and bugs), which may quote customer data.
 
     A ``workspace`` file that did not exist before the call is removed again if the call
     failed before anything was imported: a failed first import leaves nothing behind,
@@ -102,6 +103,18 @@ def call(fn: Callable[[], T], workspace: Path | None = None) -> T:
         )
     except OSError as exc:  # a file or folder we cannot read or write
         fail(ClustomerError(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")))
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # a bug: its message may quote customer data, so no traceback
+        if os.environ.get("CLUSTOMER_DEBUG"):
+            raise
+        fail(
+            ClustomerError(
+                f"unexpected error ({type(exc).__name__}): {exc}. This is a bug in "
+                "clustomer; set CLUSTOMER_DEBUG=1 to see the traceback (it may hold "
+                "customer data)"
+            )
+        )
     raise AssertionError("unreachable")
 
 
