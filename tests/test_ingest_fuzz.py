@@ -331,7 +331,9 @@ def check_import(ws: Workspace, path: Path, case: CsvCase | None = None) -> str:
     assert s.rows_read == s.rows_kept + sum(s.rows_dropped.values())
     assert set(s.rows_dropped) <= set(DROP_REASONS)
     assert all(n > 0 for n in s.rows_dropped.values())
-    assert s.rows_kept > 0
+    # nothing kept only when every row paid an order an earlier example imported (the
+    # shared workspace links the same e-mail across examples: a cross-import drop)
+    assert s.rows_kept > 0 or set(s.rows_dropped) == {"payment of an order already imported"}
     if case is not None and case.exact:  # (a repeat returns the same bytes' account)
         assert s.rows_read == case.rows
     after = snapshot(ws)
