@@ -295,6 +295,21 @@ def _merge_contact(unified: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _mapped(store: Store, values: list[str], given: str, wanted: str) -> set[str]:
+    """The ``wanted`` column of every row of the identity tables whose ``given`` column
+    is one of ``values`` (``given``/``wanted``: ``source_key`` or ``customer_key``)."""
+    found: set[str] = set()
+    for table in ("identity_links", "line_sources", "customer_sources"):
+        found |= {
+            str(k)
+            for (k,) in store.rows(
+                f"SELECT DISTINCT {wanted} FROM {table} WHERE list_contains(?::VARCHAR[], {given})",
+                [sorted(set(values))],
+            )
+        }
+    return found
+
+
 def unified_keys_of(store: Store, source_keys: list[str]) -> set[str]:
     """The keys that these source keys (keys as imported) now belong to.
 
@@ -303,17 +318,7 @@ def unified_keys_of(store: Store, source_keys: list[str]) -> set[str]:
     set()
     >>> store.close()
     """
-    found: set[str] = set()
-    for table in ("identity_links", "line_sources", "customer_sources"):
-        found |= {
-            str(k)
-            for (k,) in store.rows(
-                f"SELECT DISTINCT customer_key FROM {table} "
-                "WHERE list_contains(?::VARCHAR[], source_key)",
-                [sorted(set(source_keys))],
-            )
-        }
-    return found
+    return _mapped(store, source_keys, "source_key", "customer_key")
 
 
 def source_keys_of(store: Store, keys: list[str]) -> set[str]:
@@ -324,17 +329,7 @@ def source_keys_of(store: Store, keys: list[str]) -> set[str]:
     set()
     >>> store.close()
     """
-    found: set[str] = set()
-    for table in ("identity_links", "line_sources", "customer_sources"):
-        found |= {
-            str(k)
-            for (k,) in store.rows(
-                f"SELECT DISTINCT source_key FROM {table} "
-                "WHERE list_contains(?::VARCHAR[], customer_key)",
-                [sorted(set(keys))],
-            )
-        }
-    return found
+    return _mapped(store, keys, "customer_key", "source_key")
 
 
 # -- undo, and the unified view ----------------------------------------------------------
