@@ -418,3 +418,16 @@ def test_sample_rules_are_consistent(sample_rules, k, floor):
     assert all(
         t.split(": ", 1)[0] == n for t, n in zip(table["text"], table["segment_name"], strict=True)
     )
+
+
+def test_a_density_methods_unassigned_minus_two_is_explained():
+    # hdbscan and dbscan put noise in -2 ("Unassigned", segment/run.py); explain_run
+    # passes it on, and -2 used to be refused, so a density run with noise crashed
+    f, y = _known_segments(n=600)
+    y = np.where(y == 1, -2, y)
+    cols = ["recency_days", "frequency", "monetary"]
+    rules = explain_segments(f, y, {0: "Champions", 2: "Loyal", -2: "Unassigned"}, cols)
+    assert -2 in rules.segment_names and rules.segment_names[-2] == "Unassigned"
+    _check_counts(rules, f, y)
+    with pytest.raises(ClustomerError, match="-2 or more"):
+        explain_segments(f, np.where(y == -2, -3, y), {}, cols)

@@ -235,8 +235,8 @@ def _validate(
         raise ClustomerError(f"got {y.size} segment labels for {len(features)} customers")
     if len(y) == 0:
         raise ClustomerError("no customers to explain")
-    if not np.issubdtype(y.dtype, np.integer) or (y < -1).any():
-        raise ClustomerError("segment labels must be whole numbers, -1 or more")
+    if not np.issubdtype(y.dtype, np.integer) or (y < -2).any():
+        raise ClustomerError("segment labels must be whole numbers, -2 or more")
     return y.astype(np.int64)
 
 
@@ -317,9 +317,10 @@ def explain_segments(
     features : DataFrame
         One row per customer, holding ``feature_columns`` (original units).
     labels : array-like of int
-        Segment of each row; ``-1`` (unassigned) is a segment of its own.
+        Segment of each row; a negative one (``-2``: unassigned by a density method) is
+        a segment of its own.
     names : mapping of int to str
-        Segment names; a missing one reads ``"Segment <id>"`` (``"Unassigned"`` for -1).
+        Segment names; a missing one reads ``"Segment <id>"`` (``"Unassigned"`` for a negative id).
     feature_columns : sequence of str
         Numeric features the rules may use.
     max_depth : int, default=4
