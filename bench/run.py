@@ -146,7 +146,17 @@ def numeric_timings(obj: dict[str, Any] | None) -> dict[str, float]:
 
 
 def tail(text: str, n: int = 3000) -> str:
-    return text if len(text) <= n else "...\n" + text[-n:]
+    """The end of a child's stderr, after the first lines that name an error (a JVM's
+    ``OutOfMemoryError`` is logged long before the Python traceback that ends the run)."""
+    if len(text) <= n:
+        return text
+    causes = [
+        line
+        for line in text.splitlines()
+        if ("Error" in line or "Exception" in line) and not line.startswith((" ", "\t"))
+    ][:5]
+    head = "first errors:\n" + "\n".join(causes) + "\n" if causes else ""
+    return head + "...\n" + text[-n:]
 
 
 def e2e_command(template: str | None, file: Path, workspace: Path, out: Path) -> list[str]:

@@ -110,7 +110,9 @@ def _profiles(result: Any) -> list[dict[str, Any]]:
     return json.loads(result.profiles[cols].to_json(orient="records"))
 
 
-def child(engine: str, csv: Path, tmp: Path, master: str, driver_memory: str) -> dict[str, Any]:
+def child(
+    engine: str, csv: Path, tmp: Path, master: str, driver_memory: str | None
+) -> dict[str, Any]:
     """One engine, every stage timed; returns plain data."""
     from clustomer.features.sets import build_feature_set
     from clustomer.progress import Timings
@@ -134,7 +136,9 @@ def child(engine: str, csv: Path, tmp: Path, master: str, driver_memory: str) ->
 
         with t.stage("start"):
             spark = spark_session(
-                master, conf={"spark.ui.enabled": "false", "spark.driver.memory": driver_memory}
+                master,
+                conf={"spark.ui.enabled": "false"}
+                | ({"spark.driver.memory": driver_memory} if driver_memory else {}),
             )
         with t.stage("read"):
             lines = load_order_lines(spark, str(csv))
@@ -266,6 +270,12 @@ def _fmt(v: float | None, digits: int = 2) -> str:
     return "–" if v is None else f"{v:,.{digits}f}"
 
 
+def _default_memory(master: str) -> str:
+    from clustomer.spark.session import local_driver_memory
+
+    return local_driver_memory(master, {}) or "Spark's default"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--lines", type=int, default=10_000_000, help="lines of the generated CSV")
@@ -273,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(BENCH / "data"), help="where generated CSVs live")
     ap.add_argument("--file", default=None, help="use this CSV (generic layout) instead")
     ap.add_argument("--master", default="local[2]", help="Spark master (default local[2])")
-    ap.add_argument("--driver-memory", default="4g", help="spark.driver.memory (default 4g)")
+    ap.add_argument(
+        "--driver-memory",
+        default=None,
+        help="spark.driver.memory (default: clustomer's, half the machine's memory)",
+    )
     ap.add_argument("--skip", action="append", default=[], choices=["duckdb", "spark"])
     ap.add_argument("--timeout", type=float, default=1800, help="seconds per engine")
     ap.add_argument("--tmpdir", default=None, help="where the workspace and outputs go")
@@ -296,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         if engine in args.skip:
             continue
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", engine, "--file", str(csv)]
-        cmd += ["--master", args.master, "--driver-memory", args.driver_memory]
+        cmd += ["--master", args.master]
+        if args.driver_memory:
+            cmd += ["--driver-memory", args.driver_memory]
         if args.tmpdir:
             cmd += ["--tmpdir", args.tmpdir]
         res = measure(cmd, args.timeout)
@@ -326,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         "dataset": {"csv": csv.name, "lines": n_lines},
         "config": {
             "master": args.master,
-            "driver_memory": args.driver_memory,
+            "driver_memory": args.driver_memory or _default_memory(args.master),
             "pyspark": pyspark,
             "loadavg_before": load_before,
             "loadavg_after": os.getloadavg(),

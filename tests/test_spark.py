@@ -278,3 +278,11 @@ def test_cli_options(tmp_path: Path) -> None:
         app, ["segment", "f.csv", "--engine", "spark", "--method", "ward", "--out", str(tmp_path)]
     )
     assert res.exit_code == 1 and "k-means only" in res.output
+
+
+def test_the_local_session_gets_its_driver_memory(spark: Any) -> None:
+    from clustomer.spark.session import local_driver_memory
+
+    want = local_driver_memory("local[2]", {}, os.environ)
+    assert want is not None  # the tests set none
+    assert spark.sparkContext.getConf().get("spark.driver.memory") == want

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
 import pytest
@@ -76,3 +77,19 @@ def test_date_format_directives_without_an_equivalent_are_refused() -> None:
         spark_datetime_pattern("%Y week %U")
     assert spark_datetime_pattern("%d %b %Y, %I:%M %p") == "d MMM yyyy, h:m a"
     assert spark_datetime_pattern("at %H'h") == "'at 'H'''h'"
+
+
+def test_a_local_session_gets_half_the_memory_unless_the_user_set_it(tmp_path) -> None:
+    from clustomer.spark.session import local_driver_memory
+
+    total_gib = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / 2**30
+    assert local_driver_memory("local[2]", {}, {}) == f"{max(1, int(total_gib / 2))}g"
+    assert local_driver_memory(None, {}, {}) is not None  # local[*] when not submitted
+    assert local_driver_memory("yarn", {}, {}) is None  # a cluster sizes its own
+    assert local_driver_memory("local[2]", {"spark.driver.memory": "2g"}, {}) is None
+    submit = {"PYSPARK_SUBMIT_ARGS": "--driver-memory 3g pyspark-shell"}
+    assert local_driver_memory("local[2]", {}, submit) is None
+    (tmp_path / "spark-defaults.conf").write_text("spark.driver.memory 6g\n")
+    assert local_driver_memory("local[2]", {}, {"SPARK_CONF_DIR": str(tmp_path)}) is None
+    (tmp_path / "spark-defaults.conf").write_text("spark.executor.cores 2\n")
+    assert local_driver_memory("local[2]", {}, {"SPARK_CONF_DIR": str(tmp_path)}) is not None

@@ -19,7 +19,14 @@ from clustomer.errors import ClustomerError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["SESSION_CONF", "START_CONF", "SparkEngineError", "require_spark", "spark_session"]
+__all__ = [
+    "SESSION_CONF",
+    "START_CONF",
+    "SparkEngineError",
+    "local_driver_memory",
+    "require_spark",
+    "spark_session",
+]
 
 #: Settings every clustomer Spark session gets (a user's ``spark-defaults.conf`` and
 #: ``spark-submit --conf`` still apply to everything else).
@@ -85,6 +92,41 @@ def _local_shuffle_partitions(spark: SparkSession, conf: Mapping[str, str]) -> N
         spark.conf.set(key, str(LOCAL_PARTITIONS_PER_CORE * cores))
 
 
+def local_driver_memory(
+    master: str | None, conf: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> str | None:
+    """``spark.driver.memory`` for a local session that sets none: half this machine's
+    memory (at least 1g); None when the user set it, or for a cluster.
+
+    In local mode the driver is the only executor. Spark's default heap (1g) cannot
+    cache a large order log: at 100 million lines a ``local[2]`` run with 4g died with
+    ``OutOfMemoryError: Java heap space`` while caching the lines (bench/spark.py), and
+    ran with 11g. Set in ``conf``, in ``PYSPARK_SUBMIT_ARGS`` or in
+    ``spark-defaults.conf``, the user's value is kept.
+
+    >>> local_driver_memory("local[2]", {}, {}) is not None
+    True
+    >>> local_driver_memory("local[2]", {"spark.driver.memory": "2g"}, {})
+    >>> local_driver_memory("spark://host:7077", {}, {})
+    """
+    env = os.environ if environ is None else environ
+    if master is not None and not master.startswith("local"):
+        return None
+    if "spark.driver.memory" in conf or "driver-memory" in env.get("PYSPARK_SUBMIT_ARGS", ""):
+        return None
+    for folder in (env.get("SPARK_CONF_DIR"), os.path.join(env.get("SPARK_HOME", ""), "conf")):
+        defaults = os.path.join(folder or "", "spark-defaults.conf")
+        if folder and os.path.isfile(defaults):
+            with open(defaults, encoding="utf-8", errors="replace") as fh:
+                if "spark.driver.memory" in fh.read():
+                    return None
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # not a POSIX system: Spark's default
+        return None
+    return f"{max(1, int(total / 2**30 / 2))}g"
+
+
 def spark_session(
     master: str | None = None,
     *,
@@ -102,7 +144,8 @@ def spark_session(
         The application name shown by the cluster manager.
     conf : mapping, optional
         More Spark settings (e.g. ``{"spark.driver.memory": "4g"}``); they take effect
-        only when this call starts the JVM.
+        only when this call starts the JVM. A local session without a driver memory gets
+        half the machine's (:func:`local_driver_memory`).
     """
     require_spark()
     with warnings.catch_warnings():
@@ -114,7 +157,11 @@ def spark_session(
         builder = SparkSession.builder.appName(app_name)
         if master:
             builder = builder.master(master)
-        for key, value in {**START_CONF, **SESSION_CONF, **dict(conf or {})}.items():
+        settings = {**START_CONF, **SESSION_CONF, **dict(conf or {})}
+        memory = local_driver_memory(master, conf or {})
+        if memory is not None:  # takes effect only if this call starts the JVM
+            settings["spark.driver.memory"] = memory
+        for key, value in settings.items():
             builder = builder.config(key, value)
         try:
             spark = builder.getOrCreate()
