@@ -433,12 +433,17 @@ def test_upload_names_never_make_paths(tmp_path: Path, name: str, saved: str) ->
     assert not list(tmp_path.iterdir())
 
 
-def test_key_only_scores_do_not_wait_for_the_workspace(client: TestClient, truth: dict) -> None:
+def test_cached_scores_do_not_wait_for_the_workspace(client: TestClient, truth: dict) -> None:
     import threading
 
     state = client.app.state.clustomer  # type: ignore[attr-defined]
     key = str(truth["assignments"]["customer_key"].iloc[3])
     first = client.post("/api/v1/score", json={"customer_key": key}).json()  # fills the caches
+    new = {
+        "customer_key": key,
+        "orders": [{"order_id": "N", "ts": "2025-01-10T09:00:00", "amount": 5}],
+    }
+    with_lines = client.post("/api/v1/score", json=new).json()
     holding, release = threading.Event(), threading.Event()
 
     def job() -> None:  # e.g. an upload being imported and segmented
@@ -446,39 +451,38 @@ def test_key_only_scores_do_not_wait_for_the_workspace(client: TestClient, truth
             holding.set()
             release.wait(30)
 
-    worker = threading.Thread(target=job)
-    worker.start()
-    try:
-        assert holding.wait(10)
-        answers: list[dict] = []
+    def ask(body: dict, into: list) -> threading.Thread:
         asker = threading.Thread(
-            target=lambda: answers.append(
-                client.post("/api/v1/score", json={"customer_key": key}).json()
-            )
+            target=lambda: into.append(client.post("/api/v1/score", json=body))
         )
         asker.start()
-        asker.join(10)
-        assert answers == [first]  # answered while the lock was held
-        blocked: list[int] = []
-        with_orders = threading.Thread(
-            target=lambda: blocked.append(
-                client.post(
-                    "/api/v1/score",
-                    json={
-                        "customer_key": key,
-                        "orders": [{"order_id": "N", "ts": "2025-01-10T09:00:00", "amount": 5}],
-                    },
-                ).status_code
-            )
-        )
-        with_orders.start()
-        with_orders.join(0.5)
-        assert blocked == []  # new orders need the workspace: they wait for the job
+        return asker
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    scores = state.models.scores(state.workspace.store)
+    book = scores.book
+    try:
+        assert holding.wait(10)
+        answers: list = []
+        ask({"customer_key": key}, answers).join(10)
+        ask(new, answers).join(10)  # new lines: from the in-memory line book
+        assert [a.json() for a in answers] == [first, with_lines]  # while the lock was held
+        scores.book = None  # as in a workspace too big for the book: the scratch path
+        blocked: list = []
+        waiting = ask(new, blocked)
+        waiting.join(0.5)
+        assert blocked == []  # the scratch path reads the workspace: it waits for the job
     finally:
         release.set()
         worker.join()
-    with_orders.join(30)
-    assert blocked == [200]
+    waiting.join(30)
+    scores.book = book
+    assert [b.status_code for b in blocked] == [200]
+    slow = blocked[0].json()
+    # the same answer; the twin's softmax may differ from scikit-learn's in the last bits
+    slow_p, fast_p = slow.pop("probabilities"), with_lines.pop("probabilities")
+    assert slow == with_lines and slow_p == pytest.approx(fast_p, rel=1e-12, abs=1e-15)
 
 
 @pytest.mark.parametrize("warm", [True, False])

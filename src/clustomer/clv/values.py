@@ -46,7 +46,8 @@ MONTHLY_DISCOUNT = 0.01
 _MONTH_DAYS = 365.25 / 12
 
 
-def _discounted_months(monthly_revenue: pd.Series) -> pd.Series:
+def _discounted_months(monthly_revenue: Any) -> Any:
+    """Twelve months of ``monthly_revenue`` (a number, array or Series), discounted."""
     factor = sum(1 / (1 + MONTHLY_DISCOUNT) ** m for m in range(1, 13))
     return monthly_revenue * factor
 
@@ -237,7 +238,7 @@ def pace_value(
     >>> round(v["expected_orders_90d"], 3), v["value_confidence"]
     (2.0, 'medium')
     """
-    cut = np.datetime64(as_day(pd.Timestamp(as_of) - pd.Timedelta(days=1)).date(), "D")
+    cut = np.datetime64(as_day(as_of).date(), "D") - np.timedelta64(1, "D")
     day = np.asarray(days, dtype="datetime64[D]")
     keep = day <= cut
     if not keep.any():
@@ -248,7 +249,7 @@ def pace_value(
     orders, rev, activity = pace_forecast(
         purchase_days, float(spend.sum()), max(history, float(HORIZON_DAYS)), HORIZON_DAYS
     )
-    clv = _discounted_months(pd.Series([float(rev) / HORIZON_DAYS * _MONTH_DAYS])).iloc[0]
+    clv = _discounted_months(float(rev) / HORIZON_DAYS * _MONTH_DAYS)
 
     def clean(value: Any) -> float:
         x = float(value)

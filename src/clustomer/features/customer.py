@@ -34,6 +34,19 @@ import pandas as pd
 from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 
+#: Columns of the per-customer feature table, in order (``customer_key`` and ``country``
+#: aside).
+FEATURE_COLUMNS: tuple[str, ...] = (
+    "recency_days",
+    "frequency",
+    "monetary",
+    "tenure_days",
+    "avg_order_value",
+    "mean_days_between_orders",
+    "return_rate",
+    "distinct_products",
+)
+
 FEATURE_SQL = """
 WITH lines AS NOT MATERIALIZED (
     SELECT * FROM order_lines WHERE ts < $as_of

@@ -36,7 +36,14 @@ import pandas as pd
 
 from clustomer.errors import ClustomerError
 
-__all__ = ["assign_customers", "compare_with_run"]
+__all__ = [
+    "assign_buyers",
+    "assign_customers",
+    "compare_with_run",
+    "segment_name",
+    "segment_names",
+    "shown_ids",
+]
 
 
 def assign_customers(model: dict[str, Any], features: pd.DataFrame) -> pd.DataFrame:
@@ -70,7 +77,6 @@ def assign_customers(model: dict[str, Any], features: pd.DataFrame) -> pd.DataFr
             "segment them with the same --features as the run"
         )
     segmenter = model["segmenter"]
-    names: dict[int, str] = {int(k): str(v) for k, v in model["segment_names"].items()}
     n = len(features)
     freq = features["frequency"].to_numpy(dtype=np.float64, na_value=0.0)
     buyer = freq > 0
@@ -84,21 +90,9 @@ def assign_customers(model: dict[str, Any], features: pd.DataFrame) -> pd.DataFr
         categories = None
         if getattr(segmenter, "categories_", None) is not None:
             categories = features.loc[buyer, "country"].fillna("(unknown)").astype(str).to_numpy()
-        labels = np.asarray(segmenter.predict(X, categories=categories), dtype=np.int64)
-        if hasattr(segmenter, "predict_proba"):
-            proba = segmenter.predict_proba(X)
-            probability[buyer] = proba[np.arange(len(labels)), np.maximum(labels, 0)]
-        id_map = model.get("id_map") or {}
-        shown = np.array([id_map.get(int(v), int(v)) for v in labels], dtype=np.int64)
-        shown[labels < 0] = -2
-        segment_id[buyer] = shown
-    name = np.array(
-        [
-            names.get(int(i), "Unassigned" if i == -2 else "Returns only" if i == -1 else str(i))
-            for i in segment_id
-        ],
-        dtype=object,
-    )
+        segment_id[buyer], probability[buyer] = assign_buyers(model, X, categories)
+    names = segment_names(model)
+    name = np.array([segment_name(names, int(i)) for i in segment_id], dtype=object)
     return pd.DataFrame(
         {
             "customer_key": features["customer_key"].to_numpy(),
@@ -106,6 +100,68 @@ def assign_customers(model: dict[str, Any], features: pd.DataFrame) -> pd.DataFr
             "segment_name": pd.Series(name, dtype="str"),
             "probability": probability,
         }
+    )
+
+
+def assign_buyers(
+    model: dict[str, Any], X: np.ndarray, categories: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The core of :func:`assign_customers` on a matrix of customers with purchases.
+
+    Parameters
+    ----------
+    model : dict
+        As in :func:`assign_customers`.
+    X : ndarray of shape (n, len(model["feature_columns"]))
+        Finite features in the model's column order.
+    categories : ndarray of str, optional
+        Each row's country, for k-prototypes (``"(unknown)"`` when missing).
+
+    Returns
+    -------
+    segment_id, probability : ndarray
+        The shown segment id (-2: in no segment) and, for ``gmm``, the probability of it.
+    """
+    segmenter = model["segmenter"]
+    labels = np.asarray(segmenter.predict(X, categories=categories), dtype=np.int64)
+    probability = np.full(len(labels), np.nan)
+    if hasattr(segmenter, "predict_proba"):
+        proba = segmenter.predict_proba(X)
+        probability = proba[np.arange(len(labels)), np.maximum(labels, 0)]
+    return shown_ids(model, labels), probability
+
+
+def shown_ids(model: dict[str, Any], labels: np.ndarray) -> np.ndarray:
+    """The segmenter's labels as the run's shown segment ids (-2: in no segment).
+
+    >>> shown_ids({"id_map": {0: 1, 1: 0}}, np.array([0, 1, -1])).tolist()
+    [1, 0, -2]
+    """
+    id_map = model.get("id_map") or {}
+    shown = np.array([id_map.get(int(v), int(v)) for v in labels], dtype=np.int64)
+    shown[np.asarray(labels) < 0] = -2
+    return shown
+
+
+def segment_names(model: dict[str, Any]) -> dict[int, str]:
+    """The names of a stored run's segments, by segment id."""
+    return {int(k): str(v) for k, v in model["segment_names"].items()}
+
+
+def segment_name(names: dict[int, str], segment_id: int) -> str:
+    """The name of a segment id of :func:`assign_customers` (``names``: :func:`segment_names`).
+
+    >>> segment_name({0: "Loyal"}, 0), segment_name({0: "Loyal"}, -1)
+    ('Loyal', 'Returns only')
+    """
+    if segment_id in names:
+        return names[segment_id]
+    return (
+        "Unassigned"
+        if segment_id == -2
+        else "Returns only"
+        if segment_id == -1
+        else str(segment_id)
     )
 
 

@@ -7,17 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-#: Columns of the per-customer feature table, in order (see ``clustomer.features``).
-FEATURE_COLUMNS: tuple[str, ...] = (
-    "recency_days",
-    "frequency",
-    "monetary",
-    "tenure_days",
-    "avg_order_value",
-    "mean_days_between_orders",
-    "return_rate",
-    "distinct_products",
-)
+# the columns of the per-customer feature table, defined beside the feature SQL
+from clustomer.features.customer import FEATURE_COLUMNS as FEATURE_COLUMNS
 
 #: Numeric features the clustering uses by default. ``mean_days_between_orders`` is left
 #: out because it is undefined for one-order customers (most of a small shop's base).

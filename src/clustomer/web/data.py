@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clustomer.web.scoring import NotFoundError, _plain
+from clustomer.web.answer import plain
+from clustomer.web.scoring import NotFoundError
 from clustomer.workspace import Workspace
 
 __all__ = ["customer_detail", "mask_email", "overview", "segment_detail", "segments_summary"]
@@ -51,7 +52,7 @@ def _segment(p: dict[str, Any]) -> dict[str, Any]:
         "size": int(p["size"]),
     }
     for f in _SEGMENT_FIELDS:
-        out[f] = _plain(p.get(f))
+        out[f] = plain(p.get(f))
     out["description"] = str(p.get("description") or "")
     out["share_customers"] = float(out["share_customers"] or 0.0)
     out["share_revenue"] = float(out["share_revenue"] or 0.0)
@@ -87,7 +88,7 @@ def segment_detail(ws: Workspace, segment_id: int) -> dict[str, Any]:
     for seg in rules_data.get("segments", []):
         if int(seg.get("segment_id", -99)) == segment_id:
             rules = [str(r["text"]) for r in seg.get("rules", [])]
-            fidelity = _plain(seg.get("fidelity"))
+            fidelity = plain(seg.get("fidelity"))
     playbook = None
     try:
         plan = ws.plan()
@@ -101,8 +102,8 @@ def segment_detail(ws: Workspace, segment_id: int) -> dict[str, Any]:
                     for k in ("archetype", "objective", "actions", "channel", "offer", "cadence")
                 }
                 playbook["actions"] = list(playbook["actions"] or [])
-                playbook["expected_value"] = _plain(sp.get("expected_value"))
-    profile = {k: _plain(v) for k, v in p.items() if k.startswith("median_")}
+                playbook["expected_value"] = plain(sp.get("expected_value"))
+    profile = {k: plain(v) for k, v in p.items() if k.startswith("median_")}
     return {
         "run_id": int(run["run_id"]),
         "segment": _segment(p),
@@ -132,8 +133,8 @@ def segment_members(ws: Workspace, segment_id: int, limit: int = 20) -> list[dic
             {
                 "customer": "…" + key[-4:] if len(key) > 4 else key,
                 "key": key,  # for the server only: pages link by segment and rank
-                "clv_12m": _plain(r.get("clv_12m")),
-                "p_active_90d": _plain(r.get("p_active_90d")),
+                "clv_12m": plain(r.get("clv_12m")),
+                "p_active_90d": plain(r.get("p_active_90d")),
             }
         )
     return rows
@@ -179,7 +180,7 @@ def customer_detail(ws: Workspace, key: str, *, show_pii: bool = False) -> dict[
         v = load_values(ws.store, latest)
         v = v[v["customer_key"] == key]
         if not v.empty:
-            values = {k: _plain(x) for k, x in v.iloc[0].items() if k != "customer_key"}
+            values = {k: plain(x) for k, x in v.iloc[0].items() if k != "customer_key"}
     emails = contact_emails(ws.store)
     mine = emails[emails["customer_key"] == key]
     shown = (lambda x: x) if show_pii else mask_email
@@ -191,7 +192,7 @@ def customer_detail(ws: Workspace, key: str, *, show_pii: bool = False) -> dict[
         "label": key if show_pii or "@" not in key else mask_email(key),
         "run_id": latest,
         "as_of": _iso(as_of) if as_of is not None else _iso(feats.get("as_of", "")),
-        "features": {k: _plain(v) for k, v in feature_row.items() if k != "customer_key"},
+        "features": {k: plain(v) for k, v in feature_row.items() if k != "customer_key"},
         "segment_id": current["segment_id"] if current else None,
         "segment_name": current["segment_name"] if current else None,
         "history": history,
@@ -239,4 +240,4 @@ def overview(ws: Workspace) -> dict[str, Any]:
 
 
 def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{str(k): _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
+    return [{str(k): plain(v) for k, v in r.items()} for r in frame.to_dict("records")]

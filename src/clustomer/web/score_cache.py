@@ -5,7 +5,10 @@ latest run's :class:`RunScores`: the features, segment, probabilities and stored
 of every customer whose lines end before the run's as-of date, computed in one pass. A
 key-only ``POST /api/v1/score`` for such a customer is a dictionary lookup. The cache is
 stamped with the latest run and the imports (:func:`clustomer.store.lines.workspace_stamp`)
-and rebuilt when they change. :mod:`clustomer.web.scoring` holds the per-customer path.
+and rebuilt when they change. With them it holds the run's :class:`~clustomer.web.
+realtime.LineBook` (every stored line in memory), from which a score with new lines is
+computed (:mod:`clustomer.web.realtime`). :mod:`clustomer.web.scoring` holds the
+per-customer path on a scratch database.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import pandas as pd
 from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 from clustomer.store.lines import last_line_times, workspace_stamp
+from clustomer.web.answer import plain
+from clustomer.web.realtime import LineBook
 
 __all__ = ["ModelCache", "RunScores", "one_thread"]
 
@@ -58,41 +63,29 @@ def one_thread() -> Iterator[None]:
 
 
 def _probabilities(
-    model: dict[str, Any], X: pd.DataFrame
+    model: dict[str, Any], X: pd.DataFrame | np.ndarray
 ) -> tuple[list[dict[str, float]] | None, str | None]:
     """Membership probabilities of each segment (by name) for each row of ``X``, and
-    where they come from."""
-    names = {int(k): str(v) for k, v in model["segment_names"].items()}
+    where they come from (``X`` a frame, or one row as an array)."""
+    from clustomer.segment.assign import segment_name, segment_names
+
+    names = segment_names(model)
     segmenter = model["segmenter"]
     if hasattr(segmenter, "predict_proba"):
-        proba = np.asarray(segmenter.predict_proba(X.to_numpy(dtype=np.float64)))
+        proba = np.asarray(segmenter.predict_proba(np.asarray(X, dtype=np.float64)))
         id_map = model.get("id_map") or {}
-        labels = [names.get(id_map.get(j, j), str(j)) for j in range(proba.shape[1])]
+        labels = [segment_name(names, id_map.get(j, j)) for j in range(proba.shape[1])]
         return [dict(zip(labels, map(float, p), strict=True)) for p in proba], "segmenter"
     clf = model.get("classifier")
     if clf is None:
         return None, None
     inner = getattr(clf, "model_", None)
     if len(X) == 1 and inner is not None:  # one row: skip the per-call thread limits
-        proba = np.asarray(inner.predict_proba(X.to_numpy(dtype=np.float64)), dtype=np.float64)
+        proba = np.asarray(inner.predict_proba(np.asarray(X, dtype=np.float64)), dtype=np.float64)
     else:
         proba = np.asarray(clf.predict_proba(X))  # fitted on a frame: given one
-    labels = [names.get(int(c), str(c)) for c in clf.classes_]
+    labels = [segment_name(names, int(c)) for c in clf.classes_]
     return [dict(zip(labels, map(float, p), strict=True)) for p in proba], "classifier"
-
-
-def _plain(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer | int):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        return None if not np.isfinite(value) else round(float(value), 4)
-    if pd.isna(value):
-        return None
-    return str(value)
 
 
 class ModelCache:
@@ -115,6 +108,17 @@ class ModelCache:
         scores = self._scores
         if self._track and self._checked and scores is not None and key in scores.entries:
             return scores
+        return None
+
+    def ready_lines(self) -> tuple[RunScores, dict[str, Any]] | None:
+        """The cached scores (with their line book) and the run's model, when a score with
+        new lines can be computed from memory alone (no query, no workspace lock); else
+        None."""
+        scores = self._scores
+        if self._track and self._checked and scores is not None and scores.book is not None:
+            model = self._models.get(scores.run_id)
+            if model is not None:
+                return scores, model
         return None
 
     def changed(self) -> None:
@@ -185,6 +189,8 @@ class RunScores:
         self.run_segments: dict[str, tuple[int, str]] = {}
         self.entries: dict[str, dict[str, Any]] = {}
         self.known: set[str] = set()
+        #: every stored line in memory, for scores with new lines (None: the scratch path)
+        self.book: LineBook | None = None
 
     @classmethod
     def build(cls, store: Store, model: dict[str, Any], stamp: tuple[int, ...]) -> RunScores:
@@ -202,6 +208,7 @@ class RunScores:
         }
         last = last_line_times(store)
         out.known = {str(k) for k, _ in last}
+        out.book = LineBook.build(store, model)
         groups = list(model.get("feature_groups") or ["rfm", "behaviour"])
         if model.get("segmenter") is None or "demographics" in groups:
             return out
@@ -228,7 +235,7 @@ def _value_rows(store: Store, run_id: int) -> dict[str, dict[str, Any]]:
         stored[c].tolist() if c in stored.columns else [None] * len(stored) for c in _VALUE_FIELDS
     ]
     return {
-        str(k): {f: _plain(v[i]) for f, v in zip(_VALUE_FIELDS, cols, strict=True)}
+        str(k): {f: plain(v[i]) for f, v in zip(_VALUE_FIELDS, cols, strict=True)}
         for i, k in enumerate(stored["customer_key"])
     }
 
@@ -276,6 +283,6 @@ def _score_all(
             "segment_name": str(seg_names[i]),
             "probabilities": probs[i],
             "probability_source": source if probs[i] is not None else None,
-            "features": {k: _plain(v) for k, v in rec.items()},
+            "features": {k: plain(v) for k, v in rec.items()},
         }
     return out

@@ -1,9 +1,13 @@
 """The real-time path: one customer's segment and value now, without a refit or a write.
 
-:func:`score_customer` reads the customer's stored order lines, adds the new ones, and
-computes the features with the one definition (:data:`clustomer.features.customer.
-FEATURE_SQL`) on a scratch in-memory DuckDB that holds only those lines — the workspace
-file is never written. The latest run's stored model then places the customer
+:func:`score_customer` answers from the caches where it can: a key-only score from the
+run's :class:`~clustomer.web.score_cache.RunScores`, a score with new lines from its
+in-memory line book (:mod:`clustomer.web.realtime`). Otherwise (a run on demographics, a
+workspace too large for the book, a customer newer than the run) it reads the
+customer's stored order lines, adds the new ones, and computes the features with the one
+definition (:data:`clustomer.features.customer.FEATURE_SQL`) on a scratch in-memory
+DuckDB that holds only those lines — the workspace file is never written. The latest
+run's stored model then places the customer
 (:func:`clustomer.segment.assign.assign_customers`), exactly as ``clustomer assign``
 would. Membership probabilities come from the segmenter where the method has them
 (``gmm``), otherwise from the run's segment classifier.
@@ -24,8 +28,7 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -35,12 +38,22 @@ import pandas as pd
 from clustomer.errors import ClustomerError
 from clustomer.store.db import Store
 from clustomer.store.lines import customer_order_lines
+from clustomer.web.answer import (
+    ANONYMOUS,
+    Favourites,
+    Recommendations,
+    favourite,
+    new_lines,
+    pace_values,
+    plain,
+    recommendations_of,
+    response,
+)
 from clustomer.web.score_cache import (
     _VALUE_FIELDS,
     ModelCache,
     RunScores,
     _midnight_after,
-    _plain,
     _probabilities,
     one_thread,
 )
@@ -53,14 +66,6 @@ __all__ = [
     "lines_from_orders",
     "score_customer",
 ]
-
-#: A customer's recommendation rows: a frame, or dicts already sorted by rank.
-Recommendations = pd.DataFrame | Sequence[Mapping[str, Any]] | None
-#: Each segment's popular products by segment name (``""``: the shop's), as dicts by rank.
-Favourites = Mapping[str, Sequence[Mapping[str, Any]]] | None
-
-#: The key shown for a customer scored from orders alone.
-ANONYMOUS = "(new customer)"
 
 _LINE_COLUMNS = (
     "customer_key",
@@ -144,28 +149,22 @@ def lines_from_orders(
       order_id  revenue  is_return
     0       o9      7.0      False
     """
-    rows = []
-    for o in orders:
-        ts = o["ts"]
-        if ts.tzinfo is not None:
-            ts = ts.astimezone(UTC).replace(tzinfo=None)
-        qty, price, amount = o.get("quantity"), o.get("unit_price"), o.get("amount")
-        revenue = float(amount) if amount is not None else float(qty or 0) * float(price or 0)
-        rows.append(
-            {
-                "customer_key": key,
-                "order_id": str(o["order_id"]),
-                "ts": ts,
-                "product_id": o.get("product_id"),
-                "product_name": None,
-                "quantity": None if qty is None else float(qty),
-                "unit_price": None if price is None else float(price),
-                "revenue": revenue,
-                "currency": currency,
-                "is_return": revenue < 0 or (qty is not None and float(qty) < 0),
-                "import_id": -1,
-            }
-        )
+    rows = [
+        {
+            "customer_key": key,
+            "order_id": order_id,
+            "ts": ts,
+            "product_id": product_id,
+            "product_name": None,
+            "quantity": qty,
+            "unit_price": price,
+            "revenue": revenue,
+            "currency": currency,
+            "is_return": is_return,
+            "import_id": -1,
+        }
+        for order_id, ts, product_id, qty, price, revenue, is_return in new_lines(orders)
+    ]
     frame = pd.DataFrame(rows, columns=list(_LINE_COLUMNS))
     frame["ts"] = pd.to_datetime(frame["ts"])
     for col in ("quantity", "unit_price", "revenue"):
@@ -250,6 +249,12 @@ def prepare_score(
             f"run {rid} grouped its few customers by the RFM rules and has no model to "
             "score with; segment again once there are more customers"
         )
+    if orders and scores.book is not None:  # from memory: no query, no scratch
+        from clustomer.web.realtime import score_with_lines
+
+        return partial(
+            score_with_lines, scores, model, key, orders, recommendations, top, favourites
+        )
     if key is not None:
         stored, row = customer_order_lines(store, key)
     else:
@@ -294,90 +299,15 @@ def cached_score(
     """
     cached = scores.entries[key]
     probs = cached["probabilities"]
-    return _response(
+    return response(
         scores,
         key,
         True,
         0,
         dict(cached, probabilities=None if probs is None else dict(probs)),
         scores.stored_basis,
-        _recommendations(recommendations, top, False, _favourite(favourites, cached)),
+        recommendations_of(recommendations, top, False, favourite(favourites, cached)),
     )
-
-
-def _favourite(
-    favourites: Favourites, fields: Mapping[str, Any]
-) -> Sequence[Mapping[str, Any]] | None:
-    """The popular products of the segment in ``fields`` (else the shop's)."""
-    if not favourites:
-        return None
-    return favourites.get(str(fields["segment_name"])) or favourites.get("")
-
-
-def _recommendations(
-    recommendations: Recommendations,
-    top: int,
-    new: bool,
-    popular: Sequence[Mapping[str, Any]] | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The response's products and a note; ``popular`` (the segment's favourites) stands
-    in when the customer has no stored recommendations."""
-    if top <= 0:
-        return [], None
-    note = None
-    rows: Sequence[Mapping[Any, Any]] | None = recommendations  # type: ignore[assignment]
-    if isinstance(recommendations, pd.DataFrame):
-        rows = recommendations.sort_values("rank").head(top).to_dict("records")
-    if not rows and popular:
-        rows = popular
-        note = "no purchase history to go on: the segment's popular products"
-    elif new and rows:
-        note = "recommendations come from the stored history; the new lines are not in them"
-    recs = [
-        {
-            "rank": int(r["rank"]),
-            "product_id": str(r["product_id"]),
-            "product_name": _plain(r.get("product_name")),
-            "score": float(r["score"]),
-            "reason": str(r["reason"]),
-        }
-        for r in list(rows or [])[:top]
-    ]
-    if not recs:
-        note = "no recommendations: the customer has no stored purchase history"
-    return recs, note
-
-
-def _response(
-    scores: RunScores,
-    name: str,
-    known: bool,
-    new_lines: int,
-    fields: dict[str, Any],
-    basis: str,
-    recs: tuple[list[dict[str, Any]], str | None],
-) -> dict[str, Any]:
-    run_seg = scores.run_segments.get(name) if known else None
-    return {
-        "customer_key": name,
-        "known": known,
-        "run_id": scores.run_id,
-        "as_of": fields.get("as_of") or scores.as_of.date().isoformat(),
-        "new_lines": new_lines,
-        "segment_id": fields["segment_id"],
-        "segment_name": fields["segment_name"],
-        "run_segment_id": run_seg[0] if run_seg else None,
-        "run_segment_name": run_seg[1] if run_seg else None,
-        "probabilities": fields["probabilities"],
-        "probability_source": fields["probability_source"],
-        "p_active_90d": fields.get("p_active_90d"),
-        "expected_revenue_90d": fields.get("expected_revenue_90d"),
-        "clv_12m": fields.get("clv_12m"),
-        "value_basis": basis,
-        "features": fields["features"],
-        "recommendations": recs[0],
-        "recommendations_note": recs[1],
-    }
 
 
 def _score_one(
@@ -395,7 +325,6 @@ def _score_one(
     """The per-customer path: the customer's stored lines and the new ones, on a scratch
     (nothing here reads the workspace: :func:`prepare_score` did)."""
     from clustomer.clv.transactions import customer_days
-    from clustomer.clv.values import pace_value
     from clustomer.features.customer import customer_features
     from clustomer.features.sets import build_feature_set
     from clustomer.segment.assign import assign_customers
@@ -444,19 +373,8 @@ def _score_one(
         values = stored_values
         basis = scores.stored_basis
     else:
-        values = (
-            pace_value(
-                days["day"].to_numpy(),
-                days["revenue"].to_numpy(),
-                cutoff,
-                n_customers=max(len(scores.known), 1),
-            )
-            or {}
-        )
-        basis = (
-            "real-time: this customer's own purchase pace (naive_pace)"
-            if values
-            else "none: no clean purchase"
+        values, basis = pace_values(
+            days["day"].to_numpy(), days["revenue"].to_numpy(), cutoff, len(scores.known)
         )
     feature_row = fset.table.iloc[0].to_dict()
     fields = {
@@ -465,8 +383,8 @@ def _score_one(
         "segment_name": str(assigned["segment_name"].iloc[0]),
         "probabilities": probs,
         "probability_source": source,
-        **{f: _plain(values.get(f)) for f in _VALUE_FIELDS},
-        "features": {k: _plain(v) for k, v in feature_row.items() if k != "customer_key"},
+        **{f: plain(values.get(f)) for f in _VALUE_FIELDS},
+        "features": {k: plain(v) for k, v in feature_row.items() if k != "customer_key"},
     }
-    recs = _recommendations(recommendations, top, not new.empty, _favourite(favourites, fields))
-    return _response(scores, name, known, int(len(new)), fields, basis, recs)
+    recs = recommendations_of(recommendations, top, not new.empty, favourite(favourites, fields))
+    return response(scores, name, known, int(len(new)), fields, basis, recs)

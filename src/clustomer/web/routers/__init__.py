@@ -36,9 +36,9 @@ def api_router(settings: Settings) -> APIRouter:
     from clustomer.web.routers import customers, exports, imports, runs, score, segments
 
     router = APIRouter(prefix="/api/v1", dependencies=[ApiAuth], responses=ERRORS)
+    router.include_router(score.make_router(settings))  # first: the busiest route
     router.include_router(segments.router)
     router.include_router(customers.router)
-    router.include_router(score.make_router(settings))
     router.include_router(runs.router)
     router.include_router(exports.router)
     router.include_router(imports.router)

@@ -34,6 +34,14 @@ def make_router(settings: Settings) -> APIRouter:
             cached = state.cached_score(body.customer_key, body.top)
             if cached is not None:
                 return cached
+        elif body.orders:
+            # new lines from the in-memory line book: well under a millisecond, so on
+            # the event loop as well (web/realtime.py)
+            done = state.lines_score(
+                body.customer_key, [o.model_dump() for o in body.orders], body.top
+            )
+            if done is not None:
+                return done
         return await run_in_threadpool(_score, body, state)
 
     return router
