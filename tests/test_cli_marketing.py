@@ -247,3 +247,44 @@ def test_serve_makes_a_private_token_and_warns_off_localhost(
     assert token.read_text().strip() not in res.output  # the token is never printed
     assert "warning" in res.stderr and "0.0.0.0" in res.stderr
     assert seen["host"] == "0.0.0.0" and seen["access_log"] is False
+
+
+def test_serve_prints_a_masked_access_log(shop: Path, tmp_path: Path) -> None:
+    """A real server: each request is one line on stderr, the e-mail in its path masked
+    and the token nowhere (the app's own log; uvicorn's, with raw paths, is off)."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    token_file = tmp_path / "token"
+    exe = [sys.executable, "-m", "clustomer", "serve", "-w", str(shop), "--port", str(port)]
+    server = subprocess.Popen(
+        [*exe, "--token-file", str(token_file)], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for _ in range(300):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.1)
+        token = token_file.read_text().strip()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/customers/anna@example.com",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with pytest.raises(urllib.error.HTTPError):  # not a customer: 404, logged all the same
+            urllib.request.urlopen(req, timeout=30)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    line = next((ln for ln in stderr.splitlines() if "/api/v1/customers/" in ln), stderr)
+    assert line.split()[1:3] == ["GET", "/api/v1/customers/<e-mail>"], line
+    assert line.startswith("INFO:") and " 404 " in line
+    assert "anna@example.com" not in stderr and token not in stderr

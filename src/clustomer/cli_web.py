@@ -17,6 +17,21 @@ def register(app: typer.Typer) -> None:
     app.command()(serve)
 
 
+def _print_access_log() -> None:
+    """The app's own access log (``clustomer.web``, paths with e-mails masked) on stderr,
+    in uvicorn's style; uvicorn's own is off (it would print raw paths)."""
+    import logging
+
+    log = logging.getLogger("clustomer.web")
+    if not any(getattr(h, "_clustomer", False) for h in log.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        handler._clustomer = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
 def serve(
     workspace: WorkspaceOpt = DEFAULT_WS,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -31,6 +46,13 @@ def serve(
         bool,
         typer.Option("--show-pii", help="Show e-mail addresses on the pages (masked by default)."),
     ] = False,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Print a line per request on stderr (e-mail addresses masked; ~25 µs each).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the dashboard and the scoring API on this machine (127.0.0.1 by default)."""
     import uvicorn
@@ -55,5 +77,7 @@ def serve(
         show_pii=show_pii,
     )
     err.print(f"clustomer on {settings.base_url}: log in with the token in {tf}")
+    if access_log:
+        _print_access_log()
     # uvicorn's own access log would print raw paths (keys may be e-mail addresses)
     uvicorn.run(create_app(settings), host=host, port=port, access_log=False, log_level="info")

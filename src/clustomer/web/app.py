@@ -124,7 +124,7 @@ class AccessLog:
                 log.info(
                     "%s %s %d %.0f ms",
                     scope["method"],
-                    mask_emails(scope["path"]),
+                    "/".join(mask_emails(part) for part in scope["path"].split("/")),
                     status,
                     (time.perf_counter() - start) * 1000,
                 )
