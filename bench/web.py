@@ -175,6 +175,9 @@ def main() -> None:
     ap.add_argument("--clients", type=int, nargs="+", default=[1, 32])
     ap.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     ap.add_argument("--results", default=str(BENCH / "web.json"))
+    ap.add_argument(
+        "--no-access-log", action="store_true", help="serve without its access log on stderr"
+    )
     args = ap.parse_args()
     workspace = Path(args.workspace)
     if not workspace.exists():
@@ -200,6 +203,8 @@ def main() -> None:
             "--token-file",
             str(token_file),
         ]
+        if args.no_access_log:
+            cmd.append("--no-access-log")
         server = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ)
         )
@@ -237,6 +242,7 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "workspace": str(workspace),
         "client": client,
+        "access_log": not args.no_access_log,
         "nproc": os.cpu_count(),
         "load_before": os.getloadavg()[0],
         "first_score_after_start_s": round(warm_s, 2),

@@ -52,8 +52,9 @@ def _frame(customers: list[list[tuple]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _twin(frame: pd.DataFrame, as_of: datetime) -> dict | None:
+def _twin(frame: pd.DataFrame, as_of: datetime, spread: int = 1) -> dict | None:
     order, _ = pd.factorize(frame["order_id"])
+    order = order * spread - (spread > 1)  # spread out: codes that must be renumbered
     product, _ = pd.factorize(frame["product_id"])  # None -> -1
     return features_of_lines(
         order,
@@ -88,6 +89,7 @@ def test_features_of_lines_is_the_feature_sql_for_each_customer(
     for i in range(len(customers)):
         mine = frame[frame["customer_key"] == f"c{i}"].reset_index(drop=True)
         one = _twin(mine, as_of)
+        assert _twin(mine, as_of, spread=1_000_003) == one  # any order codes will do
         if f"c{i}" not in sql.index:
             assert one is None
             continue

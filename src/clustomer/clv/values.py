@@ -22,6 +22,7 @@ purchase day says little about a pace); never above ``low`` when the shop has fe
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -238,7 +239,11 @@ def pace_value(
     >>> round(v["expected_orders_90d"], 3), v["value_confidence"]
     (2.0, 'medium')
     """
-    cut = np.datetime64(as_day(as_of).date(), "D") - np.timedelta64(1, "D")
+    if isinstance(as_of, datetime) and as_of.tzinfo is None:  # the scoring path's: no parse
+        start = np.datetime64(as_of.date(), "D")
+    else:
+        start = np.datetime64(as_day(as_of).date(), "D")
+    cut = start - np.timedelta64(1, "D")
     day = np.asarray(days, dtype="datetime64[D]")
     keep = day <= cut
     if not keep.any():

@@ -78,18 +78,18 @@ def features_of_lines(
         revenue, is_return = revenue[keep], is_return[keep]
     revenue = np.asarray(revenue, dtype=np.float64)
     ret = np.asarray(is_return, dtype=bool)
-    # orders: net value and first time of each (a line's order code -> 0..n_orders-1)
-    _, inv = np.unique(order, return_inverse=True)
-    inv = inv.reshape(-1)
-    n_orders = int(inv.max()) + 1
-    net = np.bincount(inv, weights=revenue, minlength=n_orders)
-    micros = stamp.astype(np.int64)
+    # orders: net value and first time of each. Small non-negative codes index the
+    # orders as they are (a code no line has is an order of net 0: never a purchase);
+    # others are renumbered first
+    code = np.asarray(order)
+    if code.min() < 0 or code.max() > 4 * code.size + 64:
+        code = np.unique(code, return_inverse=True)[1].reshape(-1)
+    n_orders = int(code.max()) + 1
+    net = np.bincount(code, weights=revenue, minlength=n_orders)
     first = np.full(n_orders, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(first, inv, micros)
-    bought_orders = np.bincount(inv[~ret], weights=revenue[~ret], minlength=n_orders)
-    returned_orders = np.bincount(inv[ret], weights=revenue[ret], minlength=n_orders)
-    bought = float(bought_orders.sum())
-    returned = -float(returned_orders.sum())
+    np.minimum.at(first, code, stamp.astype(np.int64))
+    bought = float(revenue[~ret].sum())
+    returned = -float(revenue[ret].sum())
     purchase = net > 0
     frequency = int(purchase.sum())
     monetary = float(net.sum())
@@ -105,7 +105,11 @@ def features_of_lines(
             gap = (hi - lo) / 1e6 / 86_400.0 / (frequency - 1)
     rate = min(1.0, max(0.0, returned / bought)) if bought > 0 else 0.0
     codes = np.asarray(product)[~ret]
-    distinct = int(np.unique(codes[codes >= 0]).size)
+    codes = codes[codes >= 0]
+    if codes.size and codes.max() < 1 << 20:  # a product count, not a sort
+        distinct = int(np.count_nonzero(np.bincount(codes)))
+    else:
+        distinct = int(np.unique(codes).size)
     return {
         "recency_days": recency,
         "frequency": frequency,

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from clustomer.errors import ClustomerError
 from clustomer.features.one_customer import (
@@ -64,8 +63,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BOOK_MAX_LINES", "LineBook", "score_with_lines"]
 
-#: Above this many stored order lines the book is not built (36 bytes a line on the demo
-#: workspace, order ids included: 360 MB here): scores with new lines take the scratch
+#: Above this many stored order lines the book is not built (44 bytes a line on the demo
+#: workspace, order ids included: 440 MB here): scores with new lines take the scratch
 #: path instead.
 BOOK_MAX_LINES = 10_000_000
 #: The feature groups the book can compute.
@@ -116,6 +115,11 @@ class LineBook:
     ) -> None:
         self.spans = spans
         self.order_id = order_id
+        #: each line's ``hash(order_id)`` (this process's string hash), to find an order
+        self.order_hash = np.empty(len(order_id), dtype=np.int64)
+        for at in range(0, len(order_id), 1 << 16):  # in slices: few strings alive at once
+            ids = order_id.slice(at, 1 << 16).to_pylist()
+            self.order_hash[at : at + len(ids)] = [hash(i) for i in ids]
         self.order = order
         self.ts = ts
         self.product = product
@@ -198,6 +202,15 @@ class LineBook:
         self.weight_rows = np.asarray(rows, dtype=np.int64)
         self.topic_columns = cols
 
+    def find_order(self, start: int, stop: int, order_id: str) -> int | None:
+        """The position of a line of ``order_id`` among ``start:stop`` (one customer's
+        lines), or None. Compared by hash first, then by the id itself."""
+        hits = np.flatnonzero(self.order_hash[start:stop] == hash(order_id))
+        for at in hits.tolist():
+            if self.order_id[start + at].as_py() == order_id:
+                return start + at
+        return None
+
     def __len__(self) -> int:
         return len(self.ts)
 
@@ -239,17 +252,11 @@ def _with_new(book: LineBook, start: int, stop: int, new: list[NewLine]) -> _Lin
     # a new line of a stored order (a return, say) joins that order; others are new orders
     stored_order = book.order[start:stop]
     n_stored = int(stored_order.max()) + 1 if stop > start else 0
-    new_ids = [line[0] for line in new]
-    found: list[int | None] = [None] * len(new_ids)
-    if stop > start:
-        found = pc.index_in(
-            pa.array(new_ids, pa.string()), value_set=book.order_id.slice(start, stop - start)
-        ).to_pylist()
-    fresh = {i: n_stored + k for k, i in enumerate(dict.fromkeys(new_ids))}
-    new_order = [
-        fresh[i] if at is None else int(stored_order[at])
-        for i, at in zip(new_ids, found, strict=True)
-    ]
+    codes: dict[str, int] = {}
+    for order_id in dict.fromkeys(line[0] for line in new):
+        at = book.find_order(start, stop, order_id)
+        codes[order_id] = n_stored + len(codes) if at is None else int(book.order[at])
+    new_order = [codes[line[0]] for line in new]
     # a product the book does not know gets a code past the book's (one per product id)
     unknown: dict[str, int] = {}
     n_products = len(book.products)
