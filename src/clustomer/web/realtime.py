@@ -176,6 +176,8 @@ class LineBook:
             countries,
         )
         if "products" in groups:
+            if model.get("product_weights") is None:  # cannot happen: the run stores them
+                return None
             book._topics(model)
         book.centroids = compile_segmenter(model["segmenter"])
         book.names = segment_names(model)
@@ -187,9 +189,7 @@ class LineBook:
         return book
 
     def _topics(self, model: dict[str, Any]) -> None:
-        weights = model.get("product_weights")
-        if weights is None:
-            raise ClustomerError("the run clusters on product topics but stored none")
+        weights = model["product_weights"]
         cols = [c for c in weights.columns if c.startswith("topic_")]
         k = len(cols)
         self.weights = np.vstack(
