@@ -40,6 +40,7 @@ Examples
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -51,7 +52,11 @@ from threadpoolctl import threadpool_limits
 
 from clustomer.errors import ClustomerError
 
+if TYPE_CHECKING:
+    from clustomer.segment.criteria import FitLabels
+
 __all__ = [
+    "CRITERIA_BUDGET",
     "DENSITY_ROWS",
     "KPROTOTYPES_ROWS",
     "METHODS",
@@ -59,6 +64,7 @@ __all__ = [
     "WARD_ROWS",
     "Method",
     "make_method",
+    "method_fit_labels",
     "nearest_center",
     "nearest_center_d2",
 ]
@@ -419,3 +425,33 @@ def make_method(name: str) -> Method:
     if name not in METHODS:
         raise ClustomerError(f"unknown method {name!r}; choose one of {', '.join(METHOD_NAMES)}")
     return METHODS[name]()
+
+
+def method_fit_labels(method: str, n_init: int) -> FitLabels:
+    """How the k criteria fit a candidate k: the method itself, or k-means for the
+    k-means family and for k-prototypes (whose pure-Python fits would take minutes; its
+    k is chosen on the numeric features)."""
+    from clustomer.segment.criteria import kmeans_fit_labels  # criteria imports no method
+
+    if method in ("kmeans", "minibatch", "kprototypes"):
+        return kmeans_fit_labels(n_init=n_init)
+
+    def fit(k: int, Z: NDArray[np.float64], rng: np.random.RandomState) -> NDArray[np.intp]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            if method == "gmm":  # one EM start per candidate fit: hundreds of them
+                gm = GaussianMixture(
+                    n_components=k, reg_covar=1e-3, n_init=1, max_iter=50, random_state=rng
+                )
+                return np.asarray(gm.fit(Z).predict(Z), dtype=np.intp)
+            return make_method(method).fit(Z, k, rng).fit_labels_
+
+    return fit
+
+
+#: The k criteria refit the method hundreds of times (every k, every bootstrap resample,
+#: every gap reference set); Ward and Gaussian mixtures get a smaller sample for it.
+CRITERIA_BUDGET: dict[str, dict[str, int]] = {
+    "ward": {"sample_size": 2_000, "n_boot": 5, "n_refs": 3, "boot_size": 2_000},
+    "gmm": {"sample_size": 1_000, "n_boot": 5, "n_refs": 3, "boot_size": 1_000},
+}

@@ -39,7 +39,6 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
@@ -48,12 +47,14 @@ from threadpoolctl import threadpool_limits
 
 from clustomer.errors import ClustomerError
 from clustomer.segment.choose_k import SINGLE_THREAD_ROWS
-from clustomer.segment.criteria import FitLabels, k_criteria, kmeans_fit_labels
+from clustomer.segment.criteria import k_criteria
 from clustomer.segment.methods import (
+    CRITERIA_BUDGET,
     METHOD_NAMES,
     MINIBATCH_ROWS,
     Method,
     make_method,
+    method_fit_labels,
     nearest_center_d2,
 )
 from clustomer.segment.result import KSelection
@@ -63,34 +64,6 @@ __all__ = ["CustomerSegmenter", "segment_customers", "signed_log1p"]
 #: Bootstrap resamples for the stability criterion hold this many customers (an m-out-of-n
 #: bootstrap: it bounds the cost on big samples; see :mod:`clustomer.segment.criteria`).
 BOOT_ROWS = 3_000
-
-
-def _fit_labels(method: str, n_init: int) -> FitLabels:
-    """How the k criteria fit a candidate k: the method itself, or k-means for the
-    k-means family and for k-prototypes (whose pure-Python fits would take minutes; its
-    k is chosen on the numeric features)."""
-    if method in ("kmeans", "minibatch", "kprototypes"):
-        return kmeans_fit_labels(n_init=n_init)
-
-    def fit(k: int, Z: NDArray[np.float64], rng: np.random.RandomState) -> NDArray[np.intp]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            if method == "gmm":  # one EM start per candidate fit: hundreds of them
-                gm = GaussianMixture(
-                    n_components=k, reg_covar=1e-3, n_init=1, max_iter=50, random_state=rng
-                )
-                return np.asarray(gm.fit(Z).predict(Z), dtype=np.intp)
-            return make_method(method).fit(Z, k, rng).fit_labels_
-
-    return fit
-
-
-#: The k criteria refit the method hundreds of times (every k, every bootstrap resample,
-#: every gap reference set); Ward and Gaussian mixtures get a smaller sample for it.
-_CRITERIA_BUDGET: dict[str, dict[str, int]] = {
-    "ward": {"sample_size": 2_000, "n_boot": 5, "n_refs": 3, "boot_size": 2_000},
-    "gmm": {"sample_size": 1_000, "n_boot": 5, "n_refs": 3, "boot_size": 1_000},
-}
 
 
 def signed_log1p(x: ArrayLike) -> NDArray[np.float64]:
@@ -296,11 +269,11 @@ class CustomerSegmenter(ClusterMixin, BaseEstimator):
         candidates = list(range(k_min, k_max + 1))
         if n_clusters is not None and n_clusters not in candidates:
             candidates.append(n_clusters)
-        budget = _CRITERIA_BUDGET.get(method, {})
+        budget = CRITERIA_BUDGET.get(method, {})
         crit = k_criteria(
             Zc,
             sorted(candidates),
-            _fit_labels(method, n_init),
+            method_fit_labels(method, n_init),
             sample_size=min(sample_size, budget.get("sample_size", sample_size)),
             n_boot=min(self.n_boot, budget.get("n_boot", self.n_boot)),
             n_refs=min(self.n_refs, budget.get("n_refs", self.n_refs)),
