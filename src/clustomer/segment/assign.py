@@ -39,10 +39,12 @@ from clustomer.errors import ClustomerError
 __all__ = [
     "assign_buyers",
     "assign_customers",
+    "check_buyer_features",
     "compare_with_run",
     "segment_name",
     "segment_names",
     "shown_ids",
+    "UNKNOWN_COUNTRY",
 ]
 
 
@@ -81,15 +83,14 @@ def assign_customers(model: dict[str, Any], features: pd.DataFrame) -> pd.DataFr
     freq = features["frequency"].to_numpy(dtype=np.float64, na_value=0.0)
     buyer = freq > 0
     X = features.loc[buyer, cols].to_numpy(dtype=np.float64, na_value=np.nan)
-    if not np.isfinite(X).all():
-        bad = [c for c, ok in zip(cols, np.isfinite(X).all(axis=0), strict=True) if not ok]
-        raise ClustomerError(f"some customers with purchases have no value for {', '.join(bad)}")
+    check_buyer_features(cols, X)
     segment_id = np.full(n, -1, dtype=np.int64)
     probability = np.full(n, np.nan)
     if buyer.any():
         categories = None
         if getattr(segmenter, "categories_", None) is not None:
-            categories = features.loc[buyer, "country"].fillna("(unknown)").astype(str).to_numpy()
+            countries = features.loc[buyer, "country"].fillna(UNKNOWN_COUNTRY)
+            categories = countries.astype(str).to_numpy()
         segment_id[buyer], probability[buyer] = assign_buyers(model, X, categories)
     names = segment_names(model)
     name = np.array([segment_name(names, int(i)) for i in segment_id], dtype=object)
@@ -101,6 +102,23 @@ def assign_customers(model: dict[str, Any], features: pd.DataFrame) -> pd.DataFr
             "probability": probability,
         }
     )
+
+
+#: The category of a customer without a country, for k-prototypes.
+UNKNOWN_COUNTRY = "(unknown)"
+
+
+def check_buyer_features(columns: list[str], X: np.ndarray) -> None:
+    """Refuse a matrix of customers with purchases that lacks a value the model needs.
+
+    >>> check_buyer_features(["a", "b"], np.array([[1.0, np.nan]]))
+    Traceback (most recent call last):
+    ...
+    clustomer.errors.ClustomerError: some customers with purchases have no value for b
+    """
+    if not np.isfinite(X).all():
+        bad = [c for c, ok in zip(columns, np.isfinite(X).all(axis=0), strict=True) if not ok]
+        raise ClustomerError(f"some customers with purchases have no value for {', '.join(bad)}")
 
 
 def assign_buyers(
@@ -115,7 +133,7 @@ def assign_buyers(
     X : ndarray of shape (n, len(model["feature_columns"]))
         Finite features in the model's column order.
     categories : ndarray of str, optional
-        Each row's country, for k-prototypes (``"(unknown)"`` when missing).
+        Each row's country, for k-prototypes (:data:`UNKNOWN_COUNTRY` when missing).
 
     Returns
     -------

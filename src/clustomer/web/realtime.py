@@ -36,7 +36,12 @@ from clustomer.features.one_customer import (
     features_of_lines,
     topic_shares_of_lines,
 )
-from clustomer.segment.assign import segment_name, segment_names
+from clustomer.segment.assign import (
+    UNKNOWN_COUNTRY,
+    check_buyer_features,
+    segment_name,
+    segment_names,
+)
 from clustomer.segment.fast_predict import (
     BoostingRows,
     CentroidRows,
@@ -338,14 +343,10 @@ def score_with_lines(
     if row["frequency"] > 0:
         columns = list(model["feature_columns"])
         X = np.array([[np.nan if row[c] is None else row[c] for c in columns]], np.float64)
-        if not np.isfinite(X).all():
-            bad = [c for c, v in zip(columns, X[0], strict=True) if not np.isfinite(v)]
-            raise ClustomerError(
-                f"some customers with purchases have no value for {', '.join(bad)}"
-            )
+        check_buyer_features(columns, X)
         categories = None
         if getattr(model["segmenter"], "categories_", None) is not None:
-            categories = np.array([row["country"] or "(unknown)"], dtype=object)
+            categories = np.array([row["country"] or UNKNOWN_COUNTRY], dtype=object)
         if book.centroids is not None and book.boosting is not None:
             seg_id, probs, source = _place(book, model, X, categories)
         else:
